@@ -1,0 +1,255 @@
+"""Everything that moves: the `Player` protocol, the move result it returns, and the built-in players.
+
+A learner's snapshot, a Stockfish rung and the random mover all look the same to the game loop:
+`play(board) -> MoveResult`. Players are resources (an engine process, a model); they are used as
+context managers and closed, never started at import time.
+"""
+
+from __future__ import annotations
+
+import random
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import chess
+import chess.engine
+
+from bench.errors import BenchError
+
+STOCKFISH_FALLBACK = Path("/usr/games/stockfish")  # Debian's package installs here, off PATH
+INSTALL_HINT = (
+    "Stockfish not found: install it with `sudo apt-get install stockfish` "
+    "(or `make test`, which does), or pass stockfish.path=/path/to/stockfish"
+)
+
+
+@dataclass(frozen=True)
+class MoveResult:
+    """A chosen move and what choosing it cost; compute accounting travels with every move."""
+
+    move: chess.Move
+    """The move to play; always legal in the position it was asked for."""
+    nodes: int = 0
+    """Engine nodes searched, or MCTS simulations run, for this move."""
+    flops: float = 0.0
+    """Floating-point operations spent by a network or language model for this move."""
+    tokens_in: int = 0
+    """Prompt tokens a language model read for this move (0 for non-LM players)."""
+    tokens_out: int = 0
+    """Tokens a language model generated or scored for this move."""
+    seconds: float = 0.0
+    """Wall-clock seconds the player took."""
+    illegal: int = 0
+    """Illegal or unparsable answers the player gave before this move."""
+    forfeit: bool = False
+    """True when the player failed to give a legal move and a random legal move was played instead."""
+    comment: str = ""
+    """Free text for the PGN comment of this move (e.g. the engine's score)."""
+
+
+@runtime_checkable
+class Player(Protocol):
+    """Anything that plays chess. Lifetime is a context manager; `new_game` resets per-game state."""
+
+    name: str
+
+    def play(self, board: chess.Board) -> MoveResult:
+        """Choose a move for the side to move in `board` (with its move stack; not modified)."""
+        ...
+
+    def new_game(self, seed: int) -> None:
+        """Reset per-game state (engine hash, search tree, RNG seeded with `seed`)."""
+        ...
+
+    def close(self) -> None:
+        ...
+
+    def __enter__(self) -> "Player":
+        ...
+
+    def __exit__(self, *exc: object) -> None:
+        ...
+
+
+class PlayerBase:
+    """Context-manager plumbing shared by the built-in players."""
+
+    name: str = "player"
+
+    def new_game(self, seed: int) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self) -> "PlayerBase":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class RandomPlayer(PlayerBase):
+    """Plays a uniformly random legal move: the floor of every ladder."""
+
+    def __init__(self, name: str = "random", seed: int = 0) -> None:
+        self.name = name
+        self.rng = random.Random(seed)
+
+    def new_game(self, seed: int) -> None:
+        self.rng = random.Random(seed)
+
+    def play(self, board: chess.Board) -> MoveResult:
+        return MoveResult(move=self.rng.choice(list(board.legal_moves)))
+
+
+def find_stockfish(path: str | None = None) -> str:
+    """The Stockfish binary: `path` if given, else PATH, else Debian's /usr/games/stockfish."""
+    if path:
+        if not Path(path).is_file():
+            raise BenchError(f"stockfish.path={path} does not exist. {INSTALL_HINT}")
+        return str(path)
+    found = shutil.which("stockfish")
+    if found:
+        return found
+    if STOCKFISH_FALLBACK.is_file():
+        return str(STOCKFISH_FALLBACK)
+    raise BenchError(INSTALL_HINT)
+
+
+def open_engine(path: str | None = None, timeout: float = 20.0) -> chess.engine.SimpleEngine:
+    """Start one Stockfish process; a missing binary is one clear BenchError."""
+    binary = find_stockfish(path)
+    try:
+        return chess.engine.SimpleEngine.popen_uci(binary, timeout=timeout)
+    except (OSError, chess.engine.EngineError, TimeoutError) as exc:
+        raise BenchError(f"could not start Stockfish at {binary}: {exc}. {INSTALL_HINT}") from exc
+
+
+def engine_identity(binary: str) -> dict[str, str]:
+    """Name and build of a Stockfish binary, from its banner and its non-UCI `compiler` command."""
+    try:
+        out = subprocess.run([binary], input="compiler\nquit\n", capture_output=True, text=True, timeout=20).stdout
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise BenchError(f"could not run Stockfish at {binary}: {exc}. {INSTALL_HINT}") from exc
+    lines = [line.strip() for line in out.splitlines() if line.strip()]
+    name = lines[0] if lines else "unknown"
+    compiler = next((" ".join(lines[i : i + 2]) for i, l in enumerate(lines) if l.lower().startswith("compiled by")), "unknown")
+    return {"name": name, "compiler": compiler}
+
+
+def option_range(engine: chess.engine.SimpleEngine, option: str) -> tuple[int, int]:
+    """The (min, max) an engine declares for a spin option such as `UCI_Elo` or `Skill Level`."""
+    if option not in engine.options:
+        raise BenchError(f"this Stockfish has no UCI option {option!r}; pick another rung setting")
+    declared = engine.options[option]
+    return int(declared.min), int(declared.max)
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    """How a Stockfish rung plays: strength options and the search limit per move."""
+
+    nodes: int | None = None
+    depth: int | None = None
+    movetime: float | None = None
+    """Seconds per move; machine-dependent, so node limits are preferred."""
+    skill_level: int | None = None
+    uci_elo: int | None = None
+    epsilon: float = 0.0
+    """Probability of a uniformly random legal move instead of the engine's (strength below UCI_Elo's floor)."""
+
+    def limit(self) -> chess.engine.Limit:
+        return chess.engine.Limit(nodes=self.nodes, depth=self.depth, time=self.movetime)
+
+    def options(self, engine: chess.engine.SimpleEngine) -> dict[str, Any]:
+        """UCI options for these settings, checked against the ranges this engine declares."""
+        opts: dict[str, Any] = {}
+        if self.uci_elo is not None:
+            low, high = option_range(engine, "UCI_Elo")
+            if not low <= self.uci_elo <= high:
+                raise BenchError(
+                    f"UCI_Elo={self.uci_elo} is outside this Stockfish's range {low}-{high}; "
+                    "use epsilon or node limits for weaker rungs"
+                )
+            opts["UCI_LimitStrength"] = True
+            opts["UCI_Elo"] = self.uci_elo
+        else:
+            opts["UCI_LimitStrength"] = False
+        if self.skill_level is not None:
+            low, high = option_range(engine, "Skill Level")
+            if not low <= self.skill_level <= high:
+                raise BenchError(f"Skill Level={self.skill_level} is outside this Stockfish's range {low}-{high}")
+            opts["Skill Level"] = self.skill_level
+        elif "Skill Level" in engine.options:
+            opts["Skill Level"] = int(engine.options["Skill Level"].max)
+        return opts
+
+
+class StockfishPlayer(PlayerBase):
+    """Stockfish over UCI at a fixed strength setting; optionally ε-mixed with random moves.
+
+    One engine process per player, reused across games (`new_game` clears the hash). A dead or hung
+    engine raises `EngineFailure`; the match restarts the player and replays that game.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        settings: EngineSettings,
+        stockfish_path: str | None = None,
+        threads: int = 1,
+        hash_mb: int = 16,
+        move_timeout: float = 30.0,
+    ) -> None:
+        self.name = name
+        self.settings = settings
+        self.move_timeout = move_timeout
+        self.rng = random.Random(0)
+        self._game_key = object()
+        self.engine = open_engine(stockfish_path, timeout=move_timeout)
+        try:
+            base = {"Threads": threads, "Hash": hash_mb}
+            self.engine.configure({**base, **settings.options(self.engine)})
+        except BaseException:
+            self.engine.quit()
+            raise
+
+    def new_game(self, seed: int) -> None:
+        self.rng = random.Random(seed)
+        self._game_key = object()  # python-chess sends `ucinewgame` (clearing the hash) when the key changes
+
+    def play(self, board: chess.Board) -> MoveResult:
+        if self.settings.epsilon > 0 and self.rng.random() < self.settings.epsilon:
+            return MoveResult(move=self.rng.choice(list(board.legal_moves)))
+        result = self._guard(
+            lambda: self.engine.play(
+                board, self.settings.limit(), game=self._game_key, info=chess.engine.INFO_BASIC
+            )
+        )
+        if result.move is None:
+            raise EngineFailure(f"{self.name} returned no move")
+        return MoveResult(move=result.move, nodes=int(result.info.get("nodes", 0)))
+
+    def _guard(self, call: Any) -> Any:
+        try:
+            return call()
+        except (chess.engine.EngineError, chess.engine.EngineTerminatedError, TimeoutError, OSError) as exc:
+            raise EngineFailure(f"{self.name}: {type(exc).__name__}: {exc}") from exc
+
+    def close(self) -> None:
+        try:
+            self.engine.quit()
+        except Exception:  # already dead: make sure the process is gone
+            try:
+                self.engine.close()
+            except Exception:
+                pass
+
+
+class EngineFailure(RuntimeError):
+    """An engine died, hung or answered garbage mid-game; the game is replayed with a fresh engine."""
+
