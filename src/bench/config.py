@@ -155,6 +155,8 @@ class Config:
     budget: BudgetConfig = field(default_factory=BudgetConfig)
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
     stockfish: StockfishConfig = field(default_factory=StockfishConfig)
+    llm: Any = None
+    """The language-model backend (`llm=` group: embedded, openai, llamacpp); used by the icl learner only."""
     seed: int = 0
     """Seeds the learner, the evaluation openings order and every ε-mixed or random player."""
     resume: bool = False
@@ -171,8 +173,17 @@ LEARNER_SCHEMAS: dict[str, type] = {"random": RandomLearnerConfig}
 """Learner name -> config schema; a learner package adds itself here in `register_learner_schema`."""
 
 
+LLM_SCHEMA: type | None = None
+"""Schema of the `llm` group, registered by the icl learner's config module when it imports."""
+
+
 def register_learner_schema(name: str, schema: type) -> None:
     LEARNER_SCHEMAS[name] = schema
+
+
+def register_llm_schema(schema: type) -> None:
+    global LLM_SCHEMA
+    LLM_SCHEMA = schema
 
 
 def register_configs() -> None:
@@ -188,3 +199,5 @@ def register_configs() -> None:
     cs.store(group="runtime", name="base_runtime", node=RuntimeConfig)
     for name, schema in LEARNER_SCHEMAS.items():
         cs.store(group="learner", name=f"base_{name}", node=schema)
+    if LLM_SCHEMA is not None:
+        cs.store(group="llm", name="base_llm", node=LLM_SCHEMA)

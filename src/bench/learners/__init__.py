@@ -29,6 +29,9 @@ LEARNER_SCHEMA_PATHS: dict[str, str] = {
 }
 """Learner name -> its config dataclass (light modules: no torch at import)."""
 
+LLM_SCHEMA_PATH = "bench.learners.icl.config:LlmConfig"
+"""The `llm` group's schema (registered when the icl learner's config module exists)."""
+
 
 @dataclass
 class LearnerContext:
@@ -42,6 +45,8 @@ class LearnerContext:
     """The `stockfish` config group, for learners that use an engine (verifiers, opponents, feedback)."""
     rungs: list[Any] = field(default_factory=list)
     """The ladder's rung configs, for learners that train against a rung (rlvr, icl)."""
+    llm: Any = None
+    """The `llm` config group (backend, model, endpoint), for the icl learner."""
     run_dir: Path | None = None
     """The run directory, for learner-specific files (e.g. a replay buffer snapshot)."""
     progress: bool = True
@@ -92,10 +97,14 @@ def learner_class(name: str) -> Callable[..., Learner]:
 
 def load_learner_schemas() -> None:
     """Register each learner's config schema that can be imported (a learner not yet built is skipped)."""
-    from bench.config import register_learner_schema
+    from bench.config import register_learner_schema, register_llm_schema
 
     for name, path in LEARNER_SCHEMA_PATHS.items():
         try:
             register_learner_schema(name, _load(path))
-        except ModuleNotFoundError:
+        except (ModuleNotFoundError, AttributeError):
             continue
+    try:
+        register_llm_schema(_load(LLM_SCHEMA_PATH))
+    except (ModuleNotFoundError, AttributeError):
+        pass
