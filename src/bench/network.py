@@ -1,0 +1,132 @@
+"""The policy-value network shared by the mcts and rlvr learners: a residual tower with two heads.
+
+Shaped like AlphaZero's (Silver et al. 2018, supplementary "Neural network architecture"), scaled down:
+a 3x3 convolutional stem, `blocks` residual blocks of two 3x3 convolutions with batch norm, a policy head
+(3x3 conv + 1x1 conv to the 73 move planes, flattened to the 4,672-move index of `bench.encoding`) and a
+value head (1x1 conv, a hidden layer, then either win/draw/loss logits or a tanh scalar). Values are from the
+side to move's view, in [-1, 1] once read through `value_to_scalar`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from bench.compute import FlopCounter
+from bench.encoding import NUM_MOVES, NUM_PLANES
+
+VALUE_HEADS = ("wdl", "scalar")
+
+
+class ResidualBlock(nn.Module):
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(channels, channels, 3, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(channels)
+        self.conv2 = nn.Conv2d(channels, channels, 3, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(channels)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = F.relu(self.bn1(self.conv1(x)))
+        return F.relu(x + self.bn2(self.conv2(y)))
+
+
+class PolicyValueNet(nn.Module):
+    """Residual tower; `forward(planes[N, NUM_PLANES, 8, 8]) -> (policy_logits[N, 4672], value)`.
+
+    `value` is [N, 3] win/draw/loss logits for `value_head="wdl"`, or [N] in [-1, 1] for `"scalar"`.
+    """
+
+    def __init__(self, blocks: int = 2, channels: int = 32, value_head: str = "wdl", value_hidden: int = 64) -> None:
+        super().__init__()
+        if value_head not in VALUE_HEADS:
+            raise ValueError(f"value_head must be one of {VALUE_HEADS}, not {value_head!r}")
+        self.blocks, self.channels, self.value_head = int(blocks), int(channels), value_head
+        self.stem = nn.Sequential(
+            nn.Conv2d(NUM_PLANES, channels, 3, padding=1, bias=False), nn.BatchNorm2d(channels), nn.ReLU()
+        )
+        self.tower = nn.Sequential(*[ResidualBlock(channels) for _ in range(blocks)])
+        self.policy = nn.Sequential(
+            nn.Conv2d(channels, channels, 3, padding=1, bias=False),
+            nn.BatchNorm2d(channels),
+            nn.ReLU(),
+            nn.Conv2d(channels, 73, 1),
+        )
+        self.value_conv = nn.Sequential(nn.Conv2d(channels, 2, 1, bias=False), nn.BatchNorm2d(2), nn.ReLU())
+        self.value_fc = nn.Sequential(
+            nn.Linear(2 * 64, value_hidden), nn.ReLU(), nn.Linear(value_hidden, 3 if value_head == "wdl" else 1)
+        )
+
+    def forward(self, planes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        x = self.tower(self.stem(planes))
+        logits = self.policy(x).flatten(1)  # [N, 73*64]: index = plane * 64 + square, as in bench.encoding
+        value = self.value_fc(self.value_conv(x).flatten(1))
+        if self.value_head == "scalar":
+            value = torch.tanh(value.squeeze(1))
+        return logits, value
+
+    def config(self) -> dict[str, Any]:
+        """The constructor arguments, to rebuild the same architecture from a checkpoint."""
+        return {"blocks": self.blocks, "channels": self.channels, "value_head": self.value_head}
+
+
+def value_to_scalar(value: torch.Tensor, value_head: str) -> torch.Tensor:
+    """Expected score in [-1, 1] for the side to move: P(win) - P(loss) for wdl, the value itself for scalar."""
+    if value_head == "wdl":
+        probs = torch.softmax(value, dim=-1)
+        return probs[..., 0] - probs[..., 2]
+    return value
+
+
+def masked_log_softmax(logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """log-softmax over the legal moves only (mask True = legal); illegal entries get -inf."""
+    return torch.log_softmax(logits.masked_fill(~mask, float("-inf")), dim=-1)
+
+
+def masked_softmax(logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Softmax over the legal moves only; illegal moves get probability 0."""
+    return torch.softmax(logits.masked_fill(~mask, float("-inf")), dim=-1)
+
+
+def legal_priors(logits: np.ndarray, indices: np.ndarray) -> np.ndarray:
+    """Softmax of one position's logits restricted to its legal move `indices` (numpy, float32)."""
+    sel = logits[indices].astype(np.float64)
+    sel = np.exp(sel - sel.max())
+    return (sel / sel.sum()).astype(np.float32)
+
+
+def forward_flops_per_position(net: PolicyValueNet, counter: FlopCounter | None = None, batch: int = 64) -> float:
+    """Measured forward FLOPs per position (FlopCounterMode on a real batch of `batch` positions)."""
+    counter = counter or FlopCounter()
+    example = torch.zeros(batch, NUM_PLANES, 8, 8, device=next(net.parameters()).device)
+    was_training = net.training
+    net.eval()
+
+    def run() -> None:
+        with torch.no_grad():
+            net(example)
+
+    flops = counter.count(("forward", id(net), batch), run)
+    net.train(was_training)
+    return flops / batch
+
+
+def parameter_count(net: nn.Module) -> int:
+    return sum(p.numel() for p in net.parameters())
+
+
+__all__ = [
+    "NUM_MOVES",
+    "PolicyValueNet",
+    "VALUE_HEADS",
+    "forward_flops_per_position",
+    "legal_priors",
+    "masked_log_softmax",
+    "masked_softmax",
+    "parameter_count",
+    "value_to_scalar",
+]
