@@ -106,6 +106,15 @@ def test_fit_player_edges_give_one_sided_finite_bounds(games: int) -> None:
     assert down.elo == pytest.approx(1500 - (up.elo - 1500), abs=1e-6)  # symmetric
 
 
+def test_fit_player_edge_with_opponent_se_moves_bound_outward() -> None:
+    z1 = stats.norm.ppf(0.95)
+    plain = fit_player([1500.0] * 8, [0.0] * 8)
+    widened = fit_player([1500.0] * 8, [0.0] * 8, opponent_se=[40.0] * 8)
+    assert widened.edge == "below" and widened.elo == pytest.approx(plain.elo + z1 * 40.0)
+    mixed = fit_player([1200.0, 1500.0, 1800.0] * 3, [1.0] * 9, opponent_se=[30.0, 0.0, 30.0] * 3)
+    assert mixed.edge == "above" and math.isfinite(mixed.low) and mixed.high == math.inf
+
+
 def test_fit_player_edge_bound_grows_with_games() -> None:
     bounds = [fit_player([1500.0] * n, [1.0] * n).elo for n in (1, 4, 16, 64)]
     assert bounds == sorted(bounds) and bounds[-1] > 1500 + 400
