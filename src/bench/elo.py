@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import optimize, sparse, special, stats
+from scipy import optimize, sparse, special
 from scipy.sparse import csgraph
 
 # Slope of the logistic Elo curve in natural units: p = expit(C * diff) (Elo 1978, 400-point logistic scale).
@@ -49,7 +49,7 @@ def elo_from_score(score: float | np.ndarray) -> float | np.ndarray:
 def _two_sided_z(level: float) -> float:
     if not 0.0 < level < 1.0:
         raise ValueError(f"level must lie in (0, 1), got {level}")
-    return float(stats.norm.ppf(0.5 + level / 2.0))
+    return float(special.ndtri(0.5 + level / 2.0))
 
 
 def _dispersion(sq_resid: float, bernoulli_var: float, games: float, params: int) -> float:
@@ -167,7 +167,7 @@ def fit_player(
 
     if total >= n or total <= 0.0:
         edge = "above" if total >= n else "below"
-        z1 = float(stats.norm.ppf(level))
+        z1 = float(special.ndtri(level))
         direction = 1.0 if edge == "above" else -1.0
         f = lambda x: _score_stat(x, opp_r, counts, total, 1.0) - direction * z1  # noqa: E731
         # The statistic falls with x (from +inf to 0 for "above", from 0 to -inf for "below"), so its single
