@@ -134,3 +134,13 @@ def test_network_shapes_masking_and_flops() -> None:
     flops = forward_flops_per_position(net, batch=4)
     # the tower alone: 2 convs/block + stem, each 2 * 9 * C_in * C_out * 64 multiply-adds, so at least that
     assert flops > 2 * 9 * 8 * 8 * 64 * 2
+
+
+def test_fast_legal_moves_match_python_chess() -> None:
+    from bench.encoding import legal_moves
+
+    pinned = "4k3/8/8/8/1b6/8/3N4/4K3 w - - 0 1"  # the d2 knight is pinned: none of its moves is legal
+    boards = random_positions(400, seed=4) + [chess.Board(pinned)]
+    for board in boards:
+        assert sorted(m.uci() for m in legal_moves(board)) == sorted(m.uci() for m in board.legal_moves), board.fen()
+    assert not any(m.from_square == chess.D2 for m in legal_moves(chess.Board(pinned)))

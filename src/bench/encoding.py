@@ -110,9 +110,27 @@ def index_to_move(index: int, board: chess.Board) -> chess.Move:
     return chess.Move(frm, to, promotion)
 
 
+def legal_moves(board: chess.Board) -> list[chess.Move]:
+    """The legal moves of `board` (the same set as `board.legal_moves`, maybe in another order), faster.
+
+    Out of check and without en passant, only king moves and moves of pinned pieces can be illegal, so
+    python-chess's per-move safety test runs on those alone.
+    """
+    if board.ep_square is not None or board.is_check():
+        return list(board.generate_legal_moves())
+    king = board.king(board.turn)
+    if king is None:
+        return list(board.generate_legal_moves())
+    blockers = board._slider_blockers(king)
+    risky = blockers | chess.BB_SQUARES[king]
+    moves = list(board.generate_pseudo_legal_moves(chess.BB_ALL & ~risky))
+    moves.extend(m for m in board.generate_pseudo_legal_moves(risky) if board._is_safe(king, blockers, m))
+    return moves
+
+
 def legal_moves_and_indices(board: chess.Board) -> tuple[list[chess.Move], np.ndarray]:
-    """The legal moves of `board` and their policy indices, in python-chess's generation order."""
-    moves = list(board.generate_legal_moves())
+    """The legal moves of `board` (see `legal_moves`) and their policy indices."""
+    moves = legal_moves(board)
     black = board.turn == chess.BLACK
     plain, under = _PLAIN_LIST, _UNDER_LIST
     out = []
@@ -124,7 +142,7 @@ def legal_moves_and_indices(board: chess.Board) -> tuple[list[chess.Move], np.nd
 
 
 def legal_move_indices(board: chess.Board) -> np.ndarray:
-    """Policy indices of the legal moves of `board` (int64, generation order)."""
+    """Policy indices of the legal moves of `board` (int64, in `legal_moves` order)."""
     return legal_moves_and_indices(board)[1]
 
 
@@ -244,6 +262,7 @@ __all__ = [
     "index_to_move",
     "legal_mask",
     "legal_move_indices",
+    "legal_moves",
     "legal_moves_and_indices",
     "move_to_index",
     "repetition_count",

@@ -1,0 +1,83 @@
+"""The mcts learner's config schema (light: no torch at import). Extended by conf/learner/mcts.yaml."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bench.config import LearnerConfig
+
+
+@dataclass
+class MctsConfig(LearnerConfig):
+    name: str = "mcts"
+    # --- network
+    blocks: int = 2
+    """Residual blocks in the tower."""
+    channels: int = 32
+    """Channels of every convolution in the tower."""
+    value_head: str = "wdl"
+    """`wdl` (win/draw/loss logits, cross-entropy) or `scalar` (tanh, squared error)."""
+    # --- search
+    simulations: int = 32
+    """Simulations of a full self-play search (the ones recorded as training targets)."""
+    fast_simulations: int = 8
+    """Simulations of a fast search under playout-cap randomisation (KataGo, Wu 2019, sec. 3.1); not recorded."""
+    full_search_prob: float = 0.25
+    """Probability that a self-play move gets a full search; 1.0 turns playout-cap randomisation off."""
+    eval_simulations: int = 64
+    """Simulations per move of the evaluation player (the test-time compute axis, logged with every record)."""
+    eval_leaves_per_step: int = 8
+    """Leaves the evaluation player batches per forward, kept apart by virtual loss."""
+    c_puct: float = 1.5
+    """Exploration constant of PUCT."""
+    fpu: float = 0.0
+    """Value assumed for unvisited moves (from the chooser's view)."""
+    dirichlet_alpha: float = 0.3
+    """Dirichlet noise concentration at the self-play root (AlphaZero chess: 0.3)."""
+    dirichlet_eps: float = 0.25
+    """Weight of the Dirichlet noise in the root priors (AlphaZero: 0.25)."""
+    temperature_plies: int = 16
+    """Self-play moves are sampled from visit counts (T = 1) for this many plies, then the best is played."""
+    # --- self-play games
+    games_per_worker: int = 32
+    """Self-play games each worker steps in lockstep (its search batch size)."""
+    moves_per_improve: int = 4
+    """Plies every game advances in one `improve()` call."""
+    max_plies: int = 80
+    """Ply cap of a self-play game, then adjudication."""
+    adjudication: str = "material"
+    """At the ply cap: `material` (the side ahead by `material_margin` pawns wins, else a draw) or `draw`."""
+    material_margin: int = 3
+    """Material lead (P=1, N=B=3, R=5, Q=9) that wins a capped game under material adjudication."""
+    resign_threshold: float = -0.95
+    """A side resigns when its root value stays below this for `resign_plies` of its moves ..."""
+    resign_plies: int = 3
+    """... consecutively."""
+    resign_enabled: bool = False
+    """Resignation on/off."""
+    resign_check_fraction: float = 0.1
+    """Fraction of games played out despite a resign signal, to measure the resign false-positive rate."""
+    # --- training
+    replay_capacity: int = 100_000
+    """Positions kept in the replay buffer (oldest dropped first)."""
+    policy_top_k: int = 64
+    """Most visited moves stored per position as the policy target."""
+    min_replay: int = 512
+    """Positions needed before training starts."""
+    batch_size: int = 256
+    """Training batch size."""
+    sample_reuse: float = 4.0
+    """Training samples drawn per new self-play position (the training ratio)."""
+    lr: float = 0.002
+    """AdamW learning rate."""
+    weight_decay: float = 0.0001
+    """AdamW weight decay (the L2 term of AlphaZero's loss)."""
+    value_loss_weight: float = 1.0
+    """Weight of the value loss next to the policy cross-entropy."""
+    value_target_q_weight: float = 0.0
+    """Value target = (1 - w) * game outcome + w * root search value (0: the outcome only, as AlphaZero)."""
+    # --- runtime
+    in_process: bool = False
+    """Run self-play in the main process instead of workers (debugging, tests)."""
+    worker_torch_threads: int = 1
+    """torch threads per self-play worker."""

@@ -1,0 +1,189 @@
+"""The mcts learner, top to bottom: self-play workers fill a replay buffer, the trainer learns from it, new
+weights go back to the workers. One `improve()` = every worker advances its lockstep games a few plies, then
+the trainer runs as many steps as the training ratio (`sample_reuse`) allows for the new positions.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from collections import Counter
+from dataclasses import asdict, fields, is_dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from bench.learners import LearnerContext
+from bench.learners.mcts.config import MctsConfig
+from bench.learners.mcts.player import MctsPlayer
+from bench.learners.mcts.replay import ReplayBuffer
+from bench.learners.mcts.train import Trainer
+from bench.learners.mcts.workers import InProcessPool, LocalPool, RayPool
+from bench.network import PolicyValueNet, forward_flops_per_position, parameter_count
+
+
+def _plain(cfg: Any) -> dict[str, Any]:
+    """The learner config as a plain dict (picklable for worker processes and Ray)."""
+    if isinstance(cfg, DictConfig):
+        return dict(OmegaConf.to_container(cfg, resolve=True))
+    if is_dataclass(cfg):
+        return asdict(cfg)
+    return dict(cfg)
+
+
+class MctsLearner:
+    """AlphaZero-style learning from self-play (see the package docstring)."""
+
+    name = "mcts"
+
+    def __init__(self, cfg: Any, context: LearnerContext) -> None:
+        defaults = {f.name: getattr(MctsConfig(), f.name) for f in fields(MctsConfig)}
+        self.cfg_dict = {**defaults, **_plain(cfg)}
+        self.cfg = MctsConfig(**self.cfg_dict)
+        self.context = context
+        runtime = context.runtime
+        self.device = str(getattr(runtime, "device", "cpu") or "cpu")
+        self.runtime_kind = str(getattr(runtime, "kind", "local") or "local")
+        self.workers = int(getattr(runtime, "workers", 0) or 0) or (os.cpu_count() or 1)
+        self.ray_address = getattr(runtime, "ray_address", None)
+        torch.manual_seed(context.seed)
+        self.net = PolicyValueNet(self.cfg.blocks, self.cfg.channels, self.cfg.value_head).to(self.device)
+        self.trainer = Trainer(self.net, self.cfg, self.device)
+        self.replay = ReplayBuffer(self.cfg.replay_capacity, self.cfg.policy_top_k)
+        self.rng = np.random.default_rng([context.seed, 1])
+        self.generation = 0
+        self.published = -1
+        self.train_credit = 0.0
+        self.totals: Counter = Counter()
+        self.losses: dict[str, float] = {}
+        self.pool: Any = None
+        self.flops_per_position = forward_flops_per_position(self.net)
+
+    # --- the loop
+    def improve(self) -> None:
+        if self.pool is None:
+            self.pool = self._start_pool()
+        if self.published != self.generation:
+            weights = {k: v.detach().cpu() for k, v in self.net.state_dict().items()}
+            self.pool.set_weights(weights, self.generation)
+            self.published = self.generation
+        meter = self.context.meter
+        new = 0
+        for result in self.pool.play(self.cfg.moves_per_improve):
+            s = result["samples"]
+            self.replay.add(s["planes"], s["policy_index"], s["policy_prob"], s["outcome"], s["root_q"])
+            new += len(s["planes"])
+            stats = result["stats"]
+            self.totals.update(stats)
+            meter.add_infer_flops(result["infer_flops"])
+            meter.add_samples("games", stats.get("games", 0))
+            meter.add_samples("positions", stats.get("positions", 0))
+            meter.add_samples("simulations", stats.get("simulations", 0))
+        self.totals["positions_recorded"] += new
+        self.train_credit += new * self.cfg.sample_reuse / self.cfg.batch_size
+        if self.replay.size < self.cfg.min_replay:
+            return
+        steps = int(self.train_credit)
+        self.train_credit -= steps
+        for _ in range(steps):
+            batch = self.replay.sample(self.cfg.batch_size, self.rng)
+            losses = self.trainer.step(*batch)
+            meter.add_train_flops(losses.pop("flops"))
+            for k, v in losses.items():  # exponential moving average for the records
+                self.losses[k] = v if k not in self.losses else 0.9 * self.losses[k] + 0.1 * v
+        if steps:
+            self.generation += 1
+
+    def _start_pool(self) -> Any:
+        args = (self.cfg_dict, self.context.seed, self.workers, self.generation, self.device)
+        if self.cfg.in_process:
+            return InProcessPool(*args)
+        if self.runtime_kind == "ray":
+            return RayPool(*args, address=self.ray_address, torch_threads=self.cfg.worker_torch_threads)
+        if self.runtime_kind == "local":
+            return LocalPool(*args, torch_threads=self.cfg.worker_torch_threads)
+        raise ValueError(f"unknown runtime.kind {self.runtime_kind!r}; use local or ray")
+
+    # --- evaluation
+    def make_player(self) -> MctsPlayer:
+        snapshot = copy.deepcopy(self.net).eval()
+        return MctsPlayer(
+            snapshot,
+            self.cfg.eval_simulations,
+            name=f"mcts-g{self.generation}-s{self.cfg.eval_simulations}",
+            c_puct=self.cfg.c_puct,
+            fpu=self.cfg.fpu,
+            leaves_per_step=self.cfg.eval_leaves_per_step,
+            device=self.device,
+            seed=self.context.seed,
+        )
+
+    def eval_info(self) -> dict[str, Any]:
+        t = self.totals
+        games = max(t["games"], 1)
+        return {
+            "eval_simulations": self.cfg.eval_simulations,
+            "generation": self.generation,
+            "train_steps": self.trainer.steps,
+            "replay_size": self.replay.size,
+            "replay_added": self.replay.added,
+            "network": {"blocks": self.cfg.blocks, "channels": self.cfg.channels,
+                        "parameters": parameter_count(self.net), "forward_flops_per_position": self.flops_per_position},
+            "losses": {k: round(v, 4) for k, v in self.losses.items()},
+            "selfplay": {
+                "games": t["games"], "positions": t["positions"], "positions_recorded": t["positions_recorded"],
+                "simulations": t["simulations"], "mean_plies": round(t["plies"] / games, 1),
+                "white_wins": t["white_wins"], "black_wins": t["black_wins"], "draws": t["draws"],
+                "mates": t["mates"], "draws_by_rule": t["draws_by_rule"],
+                "adjudicated": t["adjudicated"], "adjudication": self.cfg.adjudication,
+                "max_plies": self.cfg.max_plies,
+                "resign_checks": t["resign_checks"], "resign_false_positives": t["resign_false_positives"],
+            },
+        }
+
+    # --- checkpoints
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "net": {k: v.detach().cpu() for k, v in self.net.state_dict().items()},
+            "net_config": self.net.config(),
+            "optimizer": self.trainer.optimizer.state_dict(),
+            "trainer_steps": self.trainer.steps,
+            "replay": self.replay.state_dict(),
+            "rng": self.rng.bit_generator.state,
+            "torch_rng": torch.get_rng_state(),
+            "generation": self.generation,
+            "train_credit": self.train_credit,
+            "totals": dict(self.totals),
+            "losses": dict(self.losses),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.net.load_state_dict(state["net"])
+        self.trainer.optimizer.load_state_dict(state["optimizer"])
+        self.trainer.steps = int(state["trainer_steps"])
+        self.replay.load_state_dict(state["replay"])
+        self.rng.bit_generator.state = state["rng"]
+        torch.set_rng_state(state["torch_rng"])
+        self.generation = int(state["generation"])
+        self.train_credit = float(state["train_credit"])
+        self.totals = Counter(state["totals"])
+        self.losses = dict(state["losses"])
+        if self.pool is not None:  # workers restart from the loaded generation (their games start afresh)
+            self.pool.close()
+            self.pool = None
+        self.published = -1
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.close()
+            self.pool = None
+
+
+def player_from_state(state: dict[str, Any], simulations: int, name: str = "mcts", device: str = "cpu",
+                      **search: Any) -> MctsPlayer:
+    """A Player from a learner `state_dict` (e.g. a loaded checkpoint) at any number of simulations."""
+    net = PolicyValueNet(**state["net_config"]).to(device)
+    net.load_state_dict(state["net"])
+    return MctsPlayer(net.eval(), simulations, name=name, device=device, **search)

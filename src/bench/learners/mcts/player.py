@@ -1,0 +1,81 @@
+"""A trained network plus search as a `Player`: what the harness evaluates and `bench.uci` serves."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+
+import chess
+import numpy as np
+
+from bench.compute import FlopCounter
+from bench.learners.mcts.evaluator import NetworkEvaluator
+from bench.learners.mcts.search import BatchedSearch, SearchConfig, SearchNode, history_counts
+from bench.network import PolicyValueNet
+from bench.players import MoveResult, PlayerBase
+
+
+class MctsPlayer(PlayerBase):
+    """Plays the most visited move after `simulations` PUCT simulations (no noise), reusing its tree between
+    moves of one game when the position follows from its last search."""
+
+    def __init__(
+        self,
+        net: PolicyValueNet,
+        simulations: int,
+        name: str = "mcts",
+        c_puct: float = 1.5,
+        fpu: float = 0.0,
+        leaves_per_step: int = 8,
+        device: str = "cpu",
+        seed: int = 0,
+    ) -> None:
+        self.name = name
+        self.simulations = int(simulations)
+        self.evaluator = NetworkEvaluator(net, device, FlopCounter())
+        self.cfg = SearchConfig(c_puct=c_puct, fpu=fpu, leaves_per_root=max(1, int(leaves_per_step)))
+        self.rng = np.random.default_rng(seed)
+        self.search = BatchedSearch(self.evaluator, self.cfg, self.rng)
+        self.root: SearchNode | None = None
+        self.root_fen: str | None = None
+
+    def new_game(self, seed: int) -> None:
+        self.rng = np.random.default_rng(seed)
+        self.search.rng = self.rng
+        self.root = None
+
+    def _reuse(self, board: chess.Board) -> SearchNode | None:
+        """The subtree for `board` if it is a child or grandchild of the previous root, else None."""
+        if self.root is None:
+            return None
+        key = board._transposition_key()
+        for child in self.root.children:
+            if child is None:
+                continue
+            if child.key == key and child.board.halfmove_clock == board.halfmove_clock:
+                return child
+            for grandchild in child.children:
+                if grandchild is not None and grandchild.key == key and grandchild.board.halfmove_clock == board.halfmove_clock:
+                    return grandchild
+        return None
+
+    def play(self, board: chess.Board) -> MoveResult:
+        start = time.perf_counter()
+        flops_before = self.evaluator.flops
+        root = self._reuse(board)
+        history: Counter = history_counts(board)
+        if root is None or min(2, root.reps) != min(2, history[root.key] - 1):
+            root = SearchNode.root(board)
+        self.search.search([root], [history], [self.simulations])
+        action = root.best_action() if root.moves else None
+        if action is None:
+            raise ValueError("no legal move: the game is over")
+        self.root = root
+        visits = int(root.child_n[action])
+        return MoveResult(
+            move=root.moves[action],
+            nodes=self.simulations,
+            flops=self.evaluator.flops - flops_before,
+            seconds=time.perf_counter() - start,
+            comment=f"q={root.q():+.2f} n={visits}",
+        )

@@ -1,0 +1,329 @@
+"""Batched PUCT search, shaped like OpenSpiel's `mcts.py`: a `SearchNode` with slots, an `Evaluator` protocol,
+and a search that returns its roots so callers read visit counts.
+
+Batched two ways, so the network sees one batch per step rather than one position per call: many roots
+(self-play games) are searched in lockstep, and each root may send several leaves per step, kept apart by a
+virtual loss. Selection is AlphaZero's PUCT (Silver et al. 2018, supplementary "Search"):
+    a* = argmax_a Q(s, a) + c_puct * P(s, a) * sqrt(N(s)) / (1 + N(s, a)).
+Terminal positions are found by the rules (mate, stalemate, threefold repetition, fifty moves, insufficient
+material) and never expanded; proven results are propagated as in an MCTS-solver (Winands et al. 2008), so a
+mate is chosen over a more visited move. Dirichlet noise goes on the root's priors only.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from typing import Protocol, Sequence
+
+import chess
+import numpy as np
+
+from bench.encoding import legal_moves_and_indices, repetition_count
+
+
+class SearchNode:
+    """A position in the tree. Edge statistics live in the parent as arrays (one entry per legal move).
+
+    `child_w` sums values from this node's mover's view; `terminal` is the value for the side to move when the
+    game is over by the rules (-1 mated, 0 drawn), else None; `proven` is a solved value for the side to move.
+    """
+
+    __slots__ = (
+        "board", "key", "reps", "moves", "indices", "priors", "child_n", "child_w",
+        "children", "visits", "terminal", "proven", "value",
+    )
+
+    def __init__(self, board: chess.Board, reps: int) -> None:
+        self.board = board
+        self.key = board._transposition_key()
+        self.reps = reps
+        self.moves, self.indices = legal_moves_and_indices(board)
+        self.priors: np.ndarray | None = None
+        self.child_n = np.zeros(len(self.moves))
+        self.child_w = np.zeros(len(self.moves))
+        self.children: list[SearchNode | None] = [None] * len(self.moves)
+        self.visits = 0
+        self.value = 0.0
+        self.terminal: float | None = None
+        if not self.moves:
+            self.terminal = -1.0 if board.is_check() else 0.0
+        elif reps >= 2 or board.halfmove_clock >= 100 or board.is_insufficient_material():
+            self.terminal = 0.0
+        self.proven: float | None = self.terminal
+
+    @classmethod
+    def root(cls, board: chess.Board) -> "SearchNode":
+        """A root for `board` (its move stack is read for repetitions, then dropped)."""
+        return cls(board.copy(stack=False), repetition_count(board))
+
+    @property
+    def expanded(self) -> bool:
+        return self.priors is not None
+
+    def child(self, a: int, counts: Counter, path_keys: list) -> "SearchNode":
+        """The child after move `a`, created on first visit; `counts` + `path_keys` give its repetitions."""
+        node = self.children[a]
+        if node is None:
+            board = self.board.copy(stack=False)
+            board.push(self.moves[a])
+            key = board._transposition_key()
+            reps = counts.get(key, 0) + path_keys.count(key) if board.halfmove_clock else 0
+            node = SearchNode.__new__(SearchNode)
+            node_init(node, board, key, reps)
+            self.children[a] = node
+        return node
+
+    def visit_counts(self) -> np.ndarray:
+        return self.child_n.copy()
+
+    def best_action(self) -> int:
+        """A proven win if there is one, else the most visited move (ties broken by mean value)."""
+        wins = [a for a, c in enumerate(self.children) if c is not None and c.proven == -1.0]
+        if wins:
+            return wins[0]
+        q = np.where(self.child_n > 0, self.child_w / np.maximum(self.child_n, 1), -2.0)
+        order = np.lexsort((q, self.child_n))
+        return int(order[-1])
+
+    def q(self) -> float:
+        """Mean value of this node for its side to move, from the search."""
+        return self.value / self.visits if self.visits else 0.0
+
+
+def node_init(node: SearchNode, board: chess.Board, key: tuple, reps: int) -> None:
+    """`SearchNode.__init__` with the transposition key already known (saves a second key computation)."""
+    node.board = board
+    node.key = key
+    node.reps = reps
+    node.moves, node.indices = legal_moves_and_indices(board)
+    node.priors = None
+    n = len(node.moves)
+    node.child_n = np.zeros(n)
+    node.child_w = np.zeros(n)
+    node.children = [None] * n
+    node.visits = 0
+    node.value = 0.0
+    if not n:
+        node.terminal = -1.0 if board.is_check() else 0.0
+    elif reps >= 2 or board.halfmove_clock >= 100 or board.is_insufficient_material():
+        node.terminal = 0.0
+    else:
+        node.terminal = None
+    node.proven = node.terminal
+
+
+class Evaluator(Protocol):
+    """Gives priors over each node's legal moves (in `node.indices` order) and values for the side to move."""
+
+    def evaluate(self, nodes: Sequence[SearchNode]) -> tuple[list[np.ndarray], np.ndarray]:
+        ...
+
+
+class UniformEvaluator:
+    """Rules only: uniform priors and value 0 (terminal values come from the rules inside the search)."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.positions = 0
+
+    def evaluate(self, nodes: Sequence[SearchNode]) -> tuple[list[np.ndarray], np.ndarray]:
+        self.calls += 1
+        self.positions += len(nodes)
+        return [np.full(len(n.moves), 1.0 / len(n.moves)) for n in nodes], np.zeros(len(nodes))
+
+
+@dataclass
+class SearchConfig:
+    c_puct: float = 1.5
+    dirichlet_alpha: float = 0.3
+    dirichlet_eps: float = 0.25
+    fpu: float = 0.0
+    """Value assumed for unvisited moves, from the parent's view (AlphaZero: 0)."""
+    leaves_per_root: int = 1
+    """Leaves each root sends per step (> 1 uses virtual loss)."""
+    virtual_loss: float = 1.0
+
+
+class SearchJob:
+    """One root being searched: `left` simulations still to run; `noise` adds Dirichlet noise to its priors."""
+
+    __slots__ = ("root", "history", "left", "noise")
+
+    def __init__(self, root: SearchNode, history: Counter, simulations: int, noise: bool = False) -> None:
+        self.root, self.history, self.noise = root, history, noise
+        self.left = int(simulations) if root.terminal is None else 0
+
+    @property
+    def done(self) -> bool:
+        return self.left <= 0 and (self.root.expanded or self.root.terminal is not None)
+
+
+class BatchedSearch:
+    """PUCT search over many roots at once; every step sends all pending leaves to the evaluator in one call."""
+
+    def __init__(self, evaluator: Evaluator, config: SearchConfig, rng: np.random.Generator) -> None:
+        self.evaluator = evaluator
+        self.cfg = config
+        self.rng = rng
+        self.evaluated = 0
+        """Positions sent to the evaluator so far."""
+        self.batches = 0
+
+    def search(
+        self,
+        roots: Sequence[SearchNode],
+        histories: Sequence[Counter],
+        simulations: Sequence[int],
+        noise: Sequence[bool] | None = None,
+    ) -> Sequence[SearchNode]:
+        """Run `simulations[i]` new simulations from `roots[i]`; `histories[i]` counts the game's earlier
+        positions (transposition keys, root included) for repetition draws. Returns the roots."""
+        noise = noise if noise is not None else [False] * len(roots)
+        jobs = [SearchJob(r, h, s, n) for r, h, s, n in zip(roots, histories, simulations, noise)]
+        while any(not job.done for job in jobs):
+            self.step(jobs)
+        return roots
+
+    def step(self, jobs: Sequence["SearchJob"]) -> None:
+        """One batched step: every unfinished job sends its unexpanded root, or up to `leaves_per_root` leaves,
+        and all of them go to the evaluator in a single call. Callers driving many games (self-play) replace
+        finished jobs between steps, so the batch stays full."""
+        pending: list[tuple[SearchNode, list[SearchNode], list[int]]] = []
+        waiting: set[int] = set()
+        fresh: list[SearchJob] = []
+        for job in jobs:
+            if job.done:
+                continue
+            root = job.root
+            if not root.expanded:
+                fresh.append(job)
+                pending.append((root, [root], []))
+                waiting.add(id(root))
+                continue
+            if job.noise:
+                self._add_noise(job)
+            for _ in range(min(job.left, self.cfg.leaves_per_root)):
+                path, actions = self._select(root, job.history)
+                leaf = path[-1]
+                if leaf.proven is not None:
+                    self._backup(path, actions, leaf.proven, virtual=False)
+                    job.left -= 1
+                elif id(leaf) in waiting:
+                    break  # a collision: this root's other paths lead to the same leaf; try next step
+                else:
+                    self._apply_virtual(path, actions)
+                    pending.append((leaf, path, actions))
+                    waiting.add(id(leaf))
+                    job.left -= 1
+        if not pending:
+            return
+        values = self._expand([p[0] for p in pending])
+        for (leaf, path, actions), value in zip(pending, values):
+            if actions:
+                self._backup(path, actions, float(value), virtual=True)
+        for job in fresh:  # a root's own expansion is not a simulation; noise goes on its fresh priors
+            if job.noise:
+                self._add_noise(job)
+
+    def _add_noise(self, job: "SearchJob") -> None:
+        """Dirichlet noise on the root's priors (AlphaZero: P = (1 - eps) P + eps Dir(alpha)), once per job."""
+        job.noise = False
+        root = job.root
+        if root.terminal is None and len(root.moves) > 1:
+            eps = self.cfg.dirichlet_eps
+            root.priors = (1 - eps) * root.priors + eps * self.rng.dirichlet([self.cfg.dirichlet_alpha] * len(root.moves))
+
+    def _expand(self, nodes: list[SearchNode]) -> np.ndarray:
+        priors, values = self.evaluator.evaluate(nodes)
+        self.evaluated += len(nodes)
+        self.batches += 1
+        for node, p in zip(nodes, priors):
+            node.priors = np.asarray(p, dtype=np.float64)
+        return np.asarray(values, dtype=np.float64)
+
+    def _select(self, root: SearchNode, counts: Counter) -> tuple[list[SearchNode], list[int]]:
+        node, path, actions, keys = root, [root], [], []
+        c = self.cfg.c_puct
+        fpu = self.cfg.fpu
+        while node.expanded and node.proven is None or node is root:
+            n = node.child_n
+            total = node.visits
+            q = np.where(n > 0, node.child_w / np.maximum(n, 1e-9), fpu)
+            scores = q + c * node.priors * (np.sqrt(max(total, 1)) / (1.0 + n))
+            a = int(np.argmax(scores))
+            child = node.child(a, counts, keys)
+            keys.append(child.key)
+            path.append(child)
+            actions.append(a)
+            node = child
+        return path, actions
+
+    def _apply_virtual(self, path: list[SearchNode], actions: list[int]) -> None:
+        vl = self.cfg.virtual_loss
+        for node, a in zip(path, actions):
+            node.child_n[a] += vl
+            node.child_w[a] -= vl
+            node.visits += vl
+
+    def _backup(self, path: list[SearchNode], actions: list[int], value: float, virtual: bool) -> None:
+        """Add `value` (for the leaf's side to move) along the path, undoing the virtual loss if applied."""
+        vl = self.cfg.virtual_loss if virtual else 0.0
+        leaf = path[-1]
+        leaf.visits += 1
+        leaf.value += value
+        for depth in range(len(actions) - 1, -1, -1):
+            node, a = path[depth], actions[depth]
+            value = -value
+            node.child_n[a] += 1 - vl
+            node.child_w[a] += value + vl
+            node.visits += 1 - vl
+            node.value += value
+            child = path[depth + 1]
+            if child.proven is not None and node.proven is None:
+                self._solve(node)
+
+    @staticmethod
+    def _solve(node: SearchNode) -> None:
+        """MCTS-solver: a node is won if some move leads to a lost position for the opponent, and its value
+        is known once every move's value is."""
+        best, unknown = -2.0, False
+        for child in node.children:
+            if child is None or child.proven is None:
+                unknown = True
+            elif child.proven == -1.0:
+                node.proven = 1.0
+                return
+            else:
+                best = max(best, -child.proven)
+        if not unknown:
+            node.proven = best
+
+
+def visit_policy(root: SearchNode, temperature: float, rng: np.random.Generator) -> int:
+    """The move to play: sampled from visits^(1/T) when T > 0, else `best_action`."""
+    if temperature <= 0 or root.child_n.sum() <= 0:
+        return root.best_action()
+    n = root.child_n ** (1.0 / temperature)
+    return int(rng.choice(len(n), p=n / n.sum()))
+
+
+def history_counts(board: chess.Board) -> Counter:
+    """Transposition keys of `board`'s positions since the last irreversible move, the current one included."""
+    counts: Counter = Counter([board._transposition_key()])
+    undone = []
+    try:
+        for _ in range(min(board.halfmove_clock, len(board.move_stack))):
+            undone.append(board.pop())
+            counts[board._transposition_key()] += 1
+    finally:
+        for move in reversed(undone):
+            board.push(move)
+    return counts
+
+
+def advance(root: SearchNode, action: int, history: Counter) -> SearchNode:
+    """Tree reuse: the child after `action` becomes the new root (created if unvisited); `history` gains it."""
+    child = root.child(action, history, [])
+    history[child.key] += 1
+    return child

@@ -1,0 +1,178 @@
+"""Self-play workers and the pools that run them: in this process, in local processes, or as Ray actors.
+
+One `SelfPlayWorker` class does the work in all three; a pool only decides where it lives. Every pool has the
+same two calls, `set_weights(weights, generation)` and `play(plies) -> list[result]`, and returns the same
+results, so `runtime=local` and `runtime=ray` give the same kind of run (and the same numbers for the same
+seed). Workers are seeded from (seed, worker index, generation at start), never from the process.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import traceback
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+import torch
+
+from bench.errors import BenchError
+from bench.learners.mcts.evaluator import NetworkEvaluator
+from bench.learners.mcts.selfplay import SelfPlay
+from bench.network import PolicyValueNet
+
+
+class SelfPlayWorker:
+    """Holds a copy of the network and `games_per_worker` lockstep games."""
+
+    def __init__(self, cfg: dict[str, Any], seed: int, index: int, generation: int = 0, device: str = "cpu",
+                 torch_threads: int = 0) -> None:
+        if torch_threads > 0:
+            torch.set_num_threads(torch_threads)
+        self.cfg = SimpleNamespace(**cfg)
+        self.index = index
+        self.generation = generation
+        torch.manual_seed(seed * 1000 + index)
+        self.net = PolicyValueNet(self.cfg.blocks, self.cfg.channels, self.cfg.value_head).to(device).eval()
+        self.evaluator = NetworkEvaluator(self.net, device)
+        self.selfplay = SelfPlay(self.evaluator, self.cfg, np.random.default_rng([seed, index, generation]))
+
+    def set_weights(self, weights: dict[str, torch.Tensor], generation: int) -> None:
+        self.net.load_state_dict(weights)
+        self.net.eval()
+        self.generation = generation
+
+    def play(self, plies: int) -> dict[str, Any]:
+        flops, positions = self.evaluator.flops, self.evaluator.positions
+        out = self.selfplay.play(plies)
+        out["infer_flops"] = self.evaluator.flops - flops
+        out["evaluated"] = self.evaluator.positions - positions
+        out["worker"] = self.index
+        return out
+
+
+class InProcessPool:
+    """Workers as plain objects in this process (debugging and tests)."""
+
+    def __init__(self, cfg: dict[str, Any], seed: int, workers: int, generation: int, device: str) -> None:
+        self.workers = [SelfPlayWorker(cfg, seed, i, generation, device) for i in range(workers)]
+
+    def set_weights(self, weights: dict[str, torch.Tensor], generation: int) -> None:
+        for w in self.workers:
+            w.set_weights(weights, generation)
+
+    def play(self, plies: int) -> list[dict[str, Any]]:
+        return [w.play(plies) for w in self.workers]
+
+    def close(self) -> None:
+        self.workers = []
+
+
+def _serve(conn: Any, args: tuple) -> None:
+    """A local worker process: build the worker, then answer (method, args) messages until `close`."""
+    try:
+        worker = SelfPlayWorker(*args)
+        conn.send(("ok", None))
+    except BaseException:
+        conn.send(("error", traceback.format_exc()))
+        return
+    while True:
+        try:
+            method, call_args = conn.recv()
+        except EOFError:
+            return
+        if method == "close":
+            conn.send(("ok", None))
+            return
+        try:
+            conn.send(("ok", getattr(worker, method)(*call_args)))
+        except BaseException:
+            conn.send(("error", traceback.format_exc()))
+
+
+class LocalPool:
+    """One spawned process per worker, spoken to over pipes; calls go to all workers at once."""
+
+    def __init__(self, cfg: dict[str, Any], seed: int, workers: int, generation: int, device: str,
+                 torch_threads: int = 1) -> None:
+        ctx = mp.get_context("spawn")
+        self.conns, self.procs = [], []
+        for i in range(workers):
+            parent, child = ctx.Pipe()
+            proc = ctx.Process(target=_serve, args=(child, (cfg, seed, i, generation, device, torch_threads)),
+                               daemon=True, name=f"mcts-selfplay-{i}")
+            proc.start()
+            self.conns.append(parent)
+            self.procs.append(proc)
+        self._gather()
+
+    def _gather(self) -> list[Any]:
+        out = []
+        for conn in self.conns:
+            try:
+                status, value = conn.recv()
+            except EOFError as exc:
+                raise BenchError("an mcts self-play worker process died; see its traceback above") from exc
+            if status == "error":
+                raise BenchError(f"mcts self-play worker failed:\n{value}")
+            out.append(value)
+        return out
+
+    def _call(self, method: str, *args: Any) -> list[Any]:
+        for conn in self.conns:
+            conn.send((method, args))
+        return self._gather()
+
+    def set_weights(self, weights: dict[str, torch.Tensor], generation: int) -> None:
+        self._call("set_weights", weights, generation)
+
+    def play(self, plies: int) -> list[dict[str, Any]]:
+        return self._call("play", plies)
+
+    def close(self) -> None:
+        for conn, proc in zip(self.conns, self.procs):
+            try:
+                conn.send(("close", ()))
+                conn.recv()
+            except (OSError, EOFError, BrokenPipeError):
+                pass
+            proc.join(timeout=10)
+            if proc.is_alive():
+                proc.terminate()
+        self.conns, self.procs = [], []
+
+
+class RayPool:
+    """The same workers as Ray actors (one CPU each); starts a local Ray cluster unless `address` is given."""
+
+    def __init__(self, cfg: dict[str, Any], seed: int, workers: int, generation: int, device: str,
+                 address: str | None = None, torch_threads: int = 1) -> None:
+        try:
+            import ray
+        except ModuleNotFoundError as exc:
+            raise BenchError("runtime=ray needs Ray: pip install 'bench[ray]' (ray==2.60.0)") from exc
+        self.ray = ray
+        self.started = False
+        if not ray.is_initialized():
+            if address:
+                ray.init(address=address, include_dashboard=False, log_to_driver=False)
+            else:
+                ray.init(num_cpus=max(workers, 1), include_dashboard=False, log_to_driver=False)
+            self.started = True
+        actor = ray.remote(num_cpus=1)(SelfPlayWorker)
+        self.actors = [actor.remote(cfg, seed, i, generation, device, torch_threads) for i in range(workers)]
+
+    def set_weights(self, weights: dict[str, torch.Tensor], generation: int) -> None:
+        ref = self.ray.put(weights)
+        self.ray.get([a.set_weights.remote(ref, generation) for a in self.actors])
+
+    def play(self, plies: int) -> list[dict[str, Any]]:
+        return self.ray.get([a.play.remote(plies) for a in self.actors])
+
+    def close(self) -> None:
+        for a in self.actors:
+            self.ray.kill(a)
+        self.actors = []
+        if self.started:
+            self.ray.shutdown()
+            self.started = False
