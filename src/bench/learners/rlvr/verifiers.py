@@ -1,0 +1,232 @@
+"""Verifiers: programs that score a finished rollout, and the Stockfish pool they (and the opponents) use.
+
+- `mate`: 1 when the learner's side has checkmated the opponent within `mate_in` moves, by the rules; else 0.
+- `material`: the learner's material gain over the rollout (1/3/3/5/9), scaled so `target_gain` pawns score 1,
+  counted only when Stockfish confirms it (its evaluation rises by `confirm_fraction` of the gain).
+- `result`: the game result from the learner's side (win 1, draw 1/2, loss 0); a rollout that reaches its
+  horizon unfinished is adjudicated by Stockfish, like the harness does, or scored by win probability.
+
+Every engine evaluation used for a reward is counted as one verifier call.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence, TypeVar
+
+import chess
+import chess.engine
+
+from bench.errors import BenchError
+from bench.learners.rlvr.tasks import Task
+from bench.players import EngineFailure, open_engine
+
+PIECE_VALUES = {chess.PAWN: 1, chess.KNIGHT: 3, chess.BISHOP: 3, chess.ROOK: 5, chess.QUEEN: 9, chess.KING: 0}
+MATE_CP = 10_000
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+def material(board: chess.Board, colour: chess.Color) -> int:
+    """Material of `colour` minus the other side's, in pawns (1/3/3/5/9)."""
+    total = 0
+    for piece_type, value in PIECE_VALUES.items():
+        total += value * (len(board.pieces(piece_type, colour)) - len(board.pieces(piece_type, not colour)))
+    return total
+
+
+def win_probability(cp: float) -> float:
+    """Expected score from a centipawn evaluation: lichess's model 1 / (1 + exp(-0.00368208 cp))
+    (lichess.org/page/accuracy)."""
+    return 1.0 / (1.0 + math.exp(-0.00368208 * max(-MATE_CP, min(MATE_CP, cp))))
+
+
+def game_result(board: chess.Board, learner: chess.Color) -> float | None:
+    """1, 1/2 or 0 for the learner when the game is over by the rules (no claims), else None."""
+    outcome = board.outcome(claim_draw=False)
+    if outcome is None:
+        return None
+    if outcome.winner is None:
+        return 0.5
+    return 1.0 if outcome.winner == learner else 0.0
+
+
+class EnginePool:
+    """`size` Stockfish processes driven in parallel by threads; one call per engine at a time."""
+
+    def __init__(self, size: int, path: str | None = None, hash_mb: int = 16) -> None:
+        self.size = max(1, size)
+        self.path, self.hash_mb = path, hash_mb
+        self._engines: list[chess.engine.SimpleEngine] = []
+        self._free: list[chess.engine.SimpleEngine] = []
+        self._lock = threading.Lock()
+        self._executor: ThreadPoolExecutor | None = None
+
+    def _acquire(self) -> chess.engine.SimpleEngine:
+        with self._lock:
+            if self._free:
+                return self._free.pop()
+            engine = open_engine(self.path)
+            engine.configure({"Threads": 1, "Hash": self.hash_mb})
+            self._engines.append(engine)
+            return engine
+
+    def _release(self, engine: chess.engine.SimpleEngine) -> None:
+        with self._lock:
+            self._free.append(engine)
+
+    def _run(self, fn: Callable[[chess.engine.SimpleEngine, Any], Any], item: Any) -> Any:
+        engine = self._acquire()
+        try:
+            result = fn(engine, item)
+        except (chess.engine.EngineError, chess.engine.EngineTerminatedError, TimeoutError, OSError) as exc:
+            with self._lock:
+                self._engines.remove(engine)
+            try:
+                engine.close()
+            except Exception:
+                pass
+            raise EngineFailure(f"verifier engine failed: {exc}") from exc
+        self._release(engine)
+        return result
+
+    def map(self, fn: Callable[[chess.engine.SimpleEngine, Any], Any], items: Sequence[Any]) -> list[Any]:
+        if not items:
+            return []
+        if self.size == 1 or len(items) == 1:
+            return [self._run(fn, item) for item in items]
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(self.size, thread_name_prefix="rlvr-engine")
+        return list(self._executor.map(lambda item: self._run(fn, item), items))
+
+    def evaluate(self, boards: Sequence[chess.Board], nodes: int) -> list[float]:
+        """Centipawns from the side to move's point of view (mate = +-10000) at `nodes` nodes each."""
+
+        def one(engine: chess.engine.SimpleEngine, board: chess.Board) -> float:
+            info = engine.analyse(board, chess.engine.Limit(nodes=nodes))
+            return float(info["score"].pov(board.turn).score(mate_score=MATE_CP))
+
+        return self.map(one, list(boards))
+
+    def close(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+            self._executor = None
+        for engine in self._engines:
+            try:
+                engine.quit()
+            except Exception:
+                try:
+                    engine.close()
+                except Exception:
+                    pass
+        self._engines, self._free = [], []
+
+
+@dataclass
+class Finished:
+    """A finished rollout handed to the verifiers."""
+
+    task: Task
+    params: Any
+    """The generator config of the task (verifier parameters)."""
+    start: chess.Board
+    end: chess.Board
+    learner: chess.Color
+    learner_moves: int
+
+
+def stops_after_last_move(verifier: str) -> bool:
+    """Whether a rollout ends right after the learner's last move (mate: the outcome is fixed by then)."""
+    return verifier == "mate"
+
+
+class Verifiers:
+    """Scores batches of finished rollouts; engine evaluations go to an `EnginePool` in parallel."""
+
+    def __init__(self, engines: EnginePool) -> None:
+        self.engines = engines
+        self._start_cp: dict[tuple[str, int], float] = {}
+
+    def score(self, items: Sequence[Finished]) -> tuple[list[float], int]:
+        """Rewards in [0, 1] for each rollout, and the number of engine calls spent."""
+        rewards: list[float | None] = [None] * len(items)
+        ask: list[tuple[int, str, chess.Board, int]] = []  # (item index, role, board, nodes)
+        for i, it in enumerate(items):
+            kind = it.task.verifier
+            if kind == "mate":
+                mated = it.end.is_checkmate() and it.end.turn != it.learner
+                rewards[i] = 1.0 if mated and it.learner_moves <= it.params.mate_in else 0.0
+            elif kind == "result":
+                result = game_result(it.end, it.learner)
+                if result is not None:
+                    rewards[i] = result
+                else:
+                    ask.append((i, "end", it.end, it.params.adjudicate_nodes))
+            elif kind == "material":
+                result = game_result(it.end, it.learner)
+                gain = material(it.end, it.learner) - material(it.start, it.learner)
+                if result is not None:
+                    rewards[i] = 1.0 if result == 1.0 else (0.0 if result == 0.0 else self._scaled(gain, it))
+                elif gain <= 0:
+                    rewards[i] = 0.0
+                elif it.params.confirm_nodes <= 0:
+                    rewards[i] = self._scaled(gain, it)
+                else:
+                    key = (it.task.fen, it.params.confirm_nodes)
+                    if key not in self._start_cp:
+                        ask.append((i, "start", it.start, it.params.confirm_nodes))
+                    ask.append((i, "end", it.end, it.params.confirm_nodes))
+            else:
+                raise BenchError(f"unknown verifier {kind!r} in task {it.task.task_id or it.task.fen}")
+        # the same start is asked once even when many rollouts of its group need it
+        unique: dict[tuple[str, int], chess.Board] = {}
+        for i, role, board, nodes in ask:
+            if role == "start":
+                unique.setdefault((items[i].task.fen, nodes), board)
+        end_asks = [(i, board, nodes) for i, role, board, nodes in ask if role == "end"]
+        boards = list(unique.values()) + [b for _, b, _ in end_asks]
+        nodes = [k[1] for k in unique] + [n for _, _, n in end_asks]
+        cps = self._evaluate(boards, nodes)
+        for key, cp in zip(unique, cps[: len(unique)]):
+            # stored from the learner's side: the start position has the learner to move
+            self._start_cp[key] = cp
+        for (i, board, _), cp in zip(end_asks, cps[len(unique) :]):
+            it = items[i]
+            cp_learner = cp if board.turn == it.learner else -cp
+            if it.task.verifier == "result":
+                if it.params.at_horizon == "adjudicate":
+                    win = it.params.win_cp
+                    rewards[i] = 1.0 if cp_learner >= win else (0.0 if cp_learner <= -win else 0.5)
+                else:
+                    rewards[i] = win_probability(cp_learner)
+            else:  # material, confirmed by the engine
+                gain = material(it.end, it.learner) - material(it.start, it.learner)
+                before = self._start_cp[(it.task.fen, it.params.confirm_nodes)]
+                confirmed = cp_learner - before >= it.params.confirm_fraction * 100.0 * gain
+                rewards[i] = self._scaled(gain, it) if confirmed else 0.0
+        if len(self._start_cp) > 20_000:
+            self._start_cp.clear()
+        return [float(r) for r in rewards], len(boards)
+
+    @staticmethod
+    def _scaled(gain: float, it: Finished) -> float:
+        return max(0.0, min(1.0, gain / it.params.target_gain))
+
+    def _evaluate(self, boards: list[chess.Board], nodes: list[int]) -> list[float]:
+        if not boards:
+            return []
+        pairs = list(zip(boards, nodes))
+
+        def one(engine: chess.engine.SimpleEngine, pair: tuple[chess.Board, int]) -> float:
+            board, n = pair
+            info = engine.analyse(board, chess.engine.Limit(nodes=n))
+            return float(info["score"].pov(board.turn).score(mate_score=MATE_CP))
+
+        return self.engines.map(one, pairs)
+
+    def close(self) -> None:
+        self.engines.close()
