@@ -43,6 +43,7 @@ class ReplayBuffer:
         n = len(planes)
         if n == 0:
             return
+        self.added += n
         if n > self.capacity:
             planes, policy_index, policy_prob, outcome, root_q = (
                 a[-self.capacity:] for a in (planes, policy_index, policy_prob, outcome, root_q)
@@ -59,7 +60,6 @@ class ReplayBuffer:
         self.root_q[slots] = root_q
         self.cursor = int((self.cursor + n) % self.capacity)
         self.size = min(self.capacity, self.size + n)
-        self.added += n
 
     def sample(self, batch: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """A uniform batch: planes [B, NUM_PLANES, 8, 8], dense policy [B, 4672], outcome [B], root value [B]."""

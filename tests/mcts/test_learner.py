@@ -1,0 +1,120 @@
+"""The mcts learner through the Learner protocol: compute accounting, checkpoints, players, worker pools."""
+
+from __future__ import annotations
+
+import io
+from types import SimpleNamespace
+
+import chess
+import numpy as np
+import pytest
+import torch
+
+from bench.compute import ComputeMeter
+from bench.learners import LearnerContext
+from bench.learners.mcts import MctsLearner, player_from_state
+from bench.learners.mcts.replay import ReplayBuffer, top_k_policy
+from bench.players import Player
+
+TINY = dict(
+    blocks=1, channels=8, simulations=6, fast_simulations=2, full_search_prob=0.5, eval_simulations=8,
+    eval_leaves_per_step=4, games_per_worker=4, moves_per_improve=3, max_plies=12, min_replay=8,
+    batch_size=16, sample_reuse=2.0, replay_capacity=500,
+)
+
+
+def make(kind: str = "local", in_process: bool = True, workers: int = 1, seed: int = 0, **over) -> MctsLearner:
+    torch.set_num_threads(1)
+    ctx = LearnerContext(
+        meter=ComputeMeter(), seed=seed, runtime=SimpleNamespace(kind=kind, device="cpu", workers=workers),
+        stockfish=None,
+    )
+    return MctsLearner({**TINY, "in_process": in_process, **over}, ctx)
+
+
+def test_improve_reports_compute_and_trains() -> None:
+    learner = make()
+    for _ in range(4):
+        learner.improve()
+    meter = learner.context.meter
+    assert meter.infer_flops > 0 and meter.train_flops > 0
+    # each improve plays at least moves_per_improve x games moves (a step may finish a few searches at once)
+    assert 4 * 3 * 4 <= meter.samples["positions"] < 4 * (3 * 4 + 4)
+    assert meter.samples["games"] >= 4  # 12-ply games finish within 18 plies each
+    # simulations: 6 (full) or 2 (fast) per move
+    assert 2 * meter.samples["positions"] <= meter.samples["simulations"] <= 6 * meter.samples["positions"]
+    info = learner.eval_info()
+    assert info["eval_simulations"] == 8 and info["generation"] >= 1 and info["train_steps"] >= 1
+    assert info["selfplay"]["adjudicated"] + info["selfplay"]["mates"] + info["selfplay"]["draws_by_rule"] \
+        + info["selfplay"].get("resigned", 0) >= info["selfplay"]["games"] > 0
+    assert set(info["losses"]) >= {"policy", "value"}
+    learner.close()
+
+
+def test_checkpoint_round_trip_and_player() -> None:
+    learner = make()
+    for _ in range(4):
+        learner.improve()
+    buffer = io.BytesIO()
+    torch.save(learner.state_dict(), buffer)
+    buffer.seek(0)
+    state = torch.load(buffer, weights_only=False)
+    other = make(seed=1)
+    other.load_state_dict(state)
+    for a, b in zip(learner.net.state_dict().values(), other.net.state_dict().values()):
+        assert torch.equal(a, b)
+    assert other.replay.size == learner.replay.size and other.generation == learner.generation
+    assert np.array_equal(other.replay.state_dict()["planes"], learner.replay.state_dict()["planes"])
+    # both continue identically: same replay, same RNG, same optimizer
+    learner.improve(), other.improve()
+    with learner.make_player() as player:
+        assert isinstance(player, Player)
+        board = chess.Board()
+        result = player.play(board)
+        assert result.move in board.legal_moves and result.nodes == 8 and result.flops > 0
+    with player_from_state(state, simulations=3) as loaded:
+        assert loaded.play(chess.Board()).move in chess.Board().legal_moves
+    learner.close(), other.close()
+
+
+def test_replay_is_compact_and_bounded() -> None:
+    buffer = ReplayBuffer(capacity=1000, top_k=64)
+    assert buffer.bytes_per_position() < 400  # 1,000,000 positions < 1 GiB
+    rng = np.random.default_rng(0)
+    idx, prob = top_k_policy(np.arange(100), rng.integers(0, 5, 100).astype(float), 64)
+    rows = np.zeros((1500, 14), np.uint64)
+    buffer.add(rows, np.tile(idx, (1500, 1)), np.tile(prob, (1500, 1)), np.ones(1500, np.int8), np.zeros(1500, np.float16))
+    assert buffer.size == 1000 and buffer.added == 1500
+    planes, policy, outcome, _ = buffer.sample(8, rng)
+    assert planes.shape == (8, 21, 8, 8) and policy.shape == (8, 4672)
+    assert np.allclose(policy.sum(1), 1.0, atol=1e-3) and (outcome == 1).all()
+
+
+def test_local_processes_give_the_same_samples_as_in_process() -> None:
+    """The same worker code with the same seeds: a spawned worker process reproduces in-process self-play."""
+    inline = make(in_process=True, max_plies=6)
+    local = make(in_process=False, max_plies=6)
+    try:
+        for _ in range(3):
+            inline.improve(), local.improve()
+        a, b = inline.replay.state_dict(), local.replay.state_dict()
+        assert a["planes"].shape[0] > 0
+        assert np.array_equal(a["planes"], b["planes"]) and np.array_equal(a["outcome"], b["outcome"])
+        assert inline.context.meter.samples == local.context.meter.samples
+    finally:
+        inline.close(), local.close()
+
+
+def test_ray_actors_give_the_same_samples_as_in_process() -> None:
+    """runtime=ray on a local cluster started here: the same worker as an actor, the same samples."""
+    pytest.importorskip("ray")
+    inline = make(in_process=True, max_plies=6)
+    remote = make(kind="ray", in_process=False, max_plies=6)
+    try:
+        for _ in range(2):
+            inline.improve(), remote.improve()
+        a, b = inline.replay.state_dict(), remote.replay.state_dict()
+        assert a["planes"].shape[0] > 0 and np.array_equal(a["planes"], b["planes"])
+        assert inline.context.meter.samples == remote.context.meter.samples
+    finally:
+        inline.close(), remote.close()

@@ -1,0 +1,175 @@
+"""Known-answer tests of the batched PUCT search (rules-only and oracle evaluators, no network)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Sequence
+
+import chess
+import numpy as np
+import pytest
+
+from bench.learners.mcts.search import (
+    BatchedSearch,
+    SearchConfig,
+    SearchNode,
+    UniformEvaluator,
+    advance,
+    history_counts,
+    visit_policy,
+)
+
+BACK_RANK = "6k1/5ppp/8/8/8/8/5PPP/R5K1 w - - 0 1"  # Ra8# is the only mate
+MATE_IN_TWO = "8/8/8/8/K4p2/8/5R2/k7 w - - 0 1"  # Kb3! is the only move that mates next move (checked below)
+
+
+def run(board: chess.Board, sims: int, evaluator=None, seed: int = 0, **cfg) -> SearchNode:
+    root = SearchNode.root(board)
+    search = BatchedSearch(evaluator or UniformEvaluator(), SearchConfig(**cfg), np.random.default_rng(seed))
+    search.search([root], [history_counts(board)], [sims])
+    return root
+
+
+def best_move(root: SearchNode) -> str:
+    return root.moves[root.best_action()].uci()
+
+
+class RecordingEvaluator(UniformEvaluator):
+    """Uniform priors and value 0 that remembers what it gave and refuses terminal positions."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.given: dict[int, np.ndarray] = {}
+
+    def evaluate(self, nodes: Sequence[SearchNode]) -> tuple[list[np.ndarray], np.ndarray]:
+        for node in nodes:
+            assert node.terminal is None, f"terminal position sent to the evaluator: {node.board.fen()}"
+        priors, values = super().evaluate(nodes)
+        for node, p in zip(nodes, priors):
+            self.given[id(node)] = p.copy()
+        return priors, values
+
+
+def test_finds_mate_in_one_with_uniform_priors() -> None:
+    root = run(chess.Board(BACK_RANK), 200)
+    assert best_move(root) == "a1a8"
+    assert root.proven == 1.0
+
+
+def test_finds_the_single_mate_in_two() -> None:
+    board = chess.Board(MATE_IN_TWO)
+    # the position's premise, by brute force: Kb3 is the only key move
+    keys = []
+    for move in board.legal_moves:
+        board.push(move)
+        replies = list(board.legal_moves)
+        forced = bool(replies) and all(_mates_next(board, r) for r in replies)
+        board.pop()
+        keys += [move.uci()] if forced else []
+    assert keys == ["a4b3"]
+    root = run(board, 3000, c_puct=1.0)
+    assert best_move(root) == "a4b3"
+    assert root.proven == 1.0
+
+
+def _mates_next(board: chess.Board, reply: chess.Move) -> bool:
+    board.push(reply)
+    found = False
+    for move in board.legal_moves:
+        board.push(move)
+        found = found or board.is_checkmate()
+        board.pop()
+    board.pop()
+    return found
+
+
+class OracleEvaluator:
+    """Knows the answer but gives most prior to a decoy: the winning move gets 0.2, the decoy 0.8."""
+
+    def __init__(self, win: str, decoy: str) -> None:
+        self.win, self.decoy = win, decoy
+
+    def evaluate(self, nodes: Sequence[SearchNode]) -> tuple[list[np.ndarray], np.ndarray]:
+        priors = []
+        for node in nodes:
+            p = np.zeros(len(node.moves))
+            ucis = [m.uci() for m in node.moves]
+            if self.win in ucis and self.decoy in ucis:
+                p[ucis.index(self.win)], p[ucis.index(self.decoy)] = 0.2, 0.8
+            else:
+                p[:] = 1.0 / len(p)
+            priors.append(p)
+        return priors, np.zeros(len(nodes))
+
+
+def test_prefers_the_proven_win_over_the_most_visited_move() -> None:
+    root = run(chess.Board(BACK_RANK), 5, OracleEvaluator("a1a8", "g1f1"))
+    ucis = [m.uci() for m in root.moves]
+    win, decoy = ucis.index("a1a8"), ucis.index("g1f1")
+    assert root.child_n[decoy] > root.child_n[win] >= 1  # the decoy is the most visited ...
+    assert best_move(root) == "a1a8"  # ... but the mate is played
+
+
+@pytest.mark.parametrize("leaves", [1, 4])
+def test_visit_counts_sum_to_the_simulations(leaves: int) -> None:
+    board = chess.Board()
+    board.push_san("e4")
+    root = run(board, 97, leaves_per_root=leaves)
+    assert root.child_n.sum() == 97 and np.all(root.child_n == np.round(root.child_n))
+    assert root.visits == 97
+    # every edge's value sum stays within [-n, n] once the virtual losses are undone
+    assert np.all(np.abs(root.child_w) <= root.child_n + 1e-9)
+
+
+@pytest.mark.parametrize(
+    "fen, min_inner, min_terminals",
+    [
+        (chess.STARTING_FEN, 10, 0),
+        ("7k/5Q2/6K1/8/8/8/8/8 w - - 0 1", 0, 2),  # mates and stalemates one move away
+    ],
+)
+def test_dirichlet_noise_only_at_the_root_and_terminals_never_expanded(fen: str, min_inner: int, min_terminals: int) -> None:
+    board = chess.Board(fen)
+    evaluator = RecordingEvaluator()
+    root = SearchNode.root(board)
+    search = BatchedSearch(evaluator, SearchConfig(), np.random.default_rng(1))
+    search.search([root], [history_counts(board)], [300], noise=[True])
+    assert not np.allclose(root.priors, evaluator.given[id(root)])  # the root's priors carry noise
+    assert root.priors.sum() == pytest.approx(1.0)
+    inner = terminals = 0
+    stack = [c for c in root.children if c is not None]
+    while stack:
+        node = stack.pop()
+        if node.terminal is not None:
+            terminals += 1
+            assert not node.expanded and id(node) not in evaluator.given
+            continue
+        if node.expanded:
+            inner += 1
+            assert np.array_equal(node.priors, evaluator.given[id(node)])  # no noise below the root
+        stack.extend(c for c in node.children if c is not None)
+    assert inner >= min_inner and terminals >= min_terminals
+
+
+def test_repetition_is_a_draw_and_the_tree_is_reused() -> None:
+    board = chess.Board()
+    for san in ["Nf3", "Nf6", "Ng1", "Ng8", "Nf3", "Nf6", "Ng1"]:
+        board.push_san(san)
+    # Ng8 would repeat the opening position a third time
+    root = run(board, 60)
+    ucis = [m.uci() for m in root.moves]
+    child = root.children[ucis.index("f6g8")]
+    assert child is not None and child.terminal == 0.0
+    history: Counter = history_counts(board)
+    best = root.best_action()
+    visits = root.child_n[best]
+    new_root = advance(root, best, history)
+    assert new_root.visits == visits and history[new_root.key] >= 1
+
+
+def test_temperature_samples_by_visits() -> None:
+    root = run(chess.Board(), 64)
+    rng = np.random.default_rng(0)
+    picks = Counter(visit_policy(root, 1.0, rng) for _ in range(400))
+    assert len(picks) > 3  # sampling explores
+    assert visit_policy(root, 0.0, rng) == root.best_action()
