@@ -20,7 +20,7 @@ class GeneratorConfig:
     source: str = "start"
     """Start positions: start | openings | random_play | rollouts | ladder_games | endgame | mate_in_one | file."""
     verifier: str = "result"
-    """How a finished rollout is scored: result (game result, adjudicated at the horizon) | mate | material."""
+    """How a rollout is scored: result (game result, adjudicated at the horizon) | mate | material | eval."""
     horizon: int = 20
     """Learner moves per rollout (the opponent replies after each; a game over ends it earlier)."""
     opponent: str = "random"
@@ -42,13 +42,15 @@ class GeneratorConfig:
     confirm_nodes: int = 200
     """material verifier: Stockfish nodes used to confirm a gain (0: rules only, no engine call)."""
     confirm_fraction: float = 0.5
-    """material verifier: the engine's evaluation must rise by at least this share of the gain (in cp/100)."""
+    """material verifier: the engine's final evaluation must beat the start's material balance by this share of the gain."""
     at_horizon: str = "winprob"
     """result verifier at the horizon: `adjudicate` (win/draw/loss by win_cp) or `winprob` (engine win probability)."""
     win_cp: int = 700
     """result verifier: centipawns beyond which a position at the horizon is adjudicated won (harness default)."""
     adjudicate_nodes: int = 200
     """result verifier: Stockfish nodes for the evaluation at the horizon."""
+    eval_nodes: int = 200
+    """eval verifier: Stockfish nodes for the evaluation of the position after the learner's last move."""
 
 
 @dataclass

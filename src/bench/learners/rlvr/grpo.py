@@ -22,7 +22,7 @@ def group_advantages(rewards: torch.Tensor, scale: bool = True, eps: float = 1e-
     if not scale:
         return centred
     std = rewards.std(dim=1, keepdim=True, unbiased=True) if rewards.shape[1] > 1 else torch.zeros_like(mean)
-    return centred / (std + eps)
+    return torch.where(std > 0, centred / (std + eps), torch.zeros_like(centred))
 
 
 def clipped_surrogate(

@@ -95,27 +95,12 @@ class StartSource:
 
 
 class OpeningSource:
-    """Positions after the lines of an opening suite `conf/openings/<name>.txt` (one line of SAN moves each)."""
+    """Positions after the lines of an opening suite `conf/openings/<name>.txt` (the harness's format and parser)."""
 
     def __init__(self, name: str | None) -> None:
-        path = Path(name) if name and Path(name).suffix else CONF_DIR / "openings" / f"{name or 'default'}.txt"
-        if not path.is_file():
-            raise BenchError(f"opening suite {path} does not exist; set generators[i].path to a suite name")
-        self.boards = []
-        for number, line in enumerate(path.read_text().splitlines(), start=1):
-            if not line.strip() or line.lstrip().startswith("#"):
-                continue
-            board = chess.Board()
-            try:
-                for san in line.split():
-                    if san[0].isdigit():  # move numbers like "1." or "1..."
-                        continue
-                    board.push_san(san)
-            except ValueError as exc:
-                raise BenchError(f"{path}:{number}: bad SAN move ({exc}): {line.strip()!r}") from exc
-            self.boards.append(chess.Board(board.fen()))
-        if not self.boards:
-            raise BenchError(f"opening suite {path} holds no openings")
+        from bench.games import load_openings
+
+        self.boards = [chess.Board(o.board().fen()) for o in load_openings(name or "default")]
 
     def sample(self, rng: random.Random) -> chess.Board:
         return rng.choice(self.boards).copy()

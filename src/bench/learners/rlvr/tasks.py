@@ -21,7 +21,7 @@ import chess
 
 from bench.errors import BenchError
 
-VERIFIERS = ("result", "mate", "material")
+VERIFIERS = ("result", "mate", "material", "eval")
 
 
 @dataclass(frozen=True)
@@ -31,7 +31,7 @@ class Task:
     fen: str
     """Start position; the side to move is the learner."""
     verifier: str
-    """result | mate | material (see verifiers.py)."""
+    """result | mate | material | eval (see verifiers.py)."""
     horizon: int
     """Learner moves per rollout."""
     opponent: str
@@ -112,7 +112,9 @@ def load_task_file(path: str | Path, defaults: dict[str, Any]) -> list[Task]:
 def write_epd(path: str | Path, boards: Iterable[tuple[chess.Board, dict[str, Any]]], header: str = "") -> int:
     """Write positions with EPD opcodes (e.g. bm, id) one per line; returns the number written."""
     lines = [f"# {h}" for h in header.splitlines()] if header else []
+    written = 0
     for board, ops in boards:
         lines.append(board.epd(**ops))
+        written += 1
     Path(path).write_text("\n".join(lines) + "\n")
-    return len(lines)
+    return written

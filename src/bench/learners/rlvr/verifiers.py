@@ -2,7 +2,10 @@
 
 - `mate`: 1 when the learner's side has checkmated the opponent within `mate_in` moves, by the rules; else 0.
 - `material`: the learner's material gain over the rollout (1/3/3/5/9), scaled so `target_gain` pawns score 1,
-  counted only when Stockfish confirms it (its evaluation rises by `confirm_fraction` of the gain).
+  counted only when Stockfish confirms it: its evaluation of the final position must exceed the start's material
+  balance by at least `confirm_fraction` of the gain (a capture that loses more by force is not a gain).
+- `eval`: Stockfish's verdict on the position the rollout reached, as the learner's win probability (an
+  evaluation gain: within a group the start's evaluation is a common baseline that the advantages remove).
 - `result`: the game result from the learner's side (win 1, draw 1/2, loss 0); a rollout that reaches its
   horizon unfinished is adjudicated by Stockfish, like the harness does, or scored by win probability.
 
@@ -102,15 +105,6 @@ class EnginePool:
             self._executor = ThreadPoolExecutor(self.size, thread_name_prefix="rlvr-engine")
         return list(self._executor.map(lambda item: self._run(fn, item), items))
 
-    def evaluate(self, boards: Sequence[chess.Board], nodes: int) -> list[float]:
-        """Centipawns from the side to move's point of view (mate = +-10000) at `nodes` nodes each."""
-
-        def one(engine: chess.engine.SimpleEngine, board: chess.Board) -> float:
-            info = engine.analyse(board, chess.engine.Limit(nodes=nodes))
-            return float(info["score"].pov(board.turn).score(mate_score=MATE_CP))
-
-        return self.map(one, list(boards))
-
     def close(self) -> None:
         if self._executor is not None:
             self._executor.shutdown(wait=True)
@@ -140,8 +134,9 @@ class Finished:
 
 
 def stops_after_last_move(verifier: str) -> bool:
-    """Whether a rollout ends right after the learner's last move (mate: the outcome is fixed by then)."""
-    return verifier == "mate"
+    """Whether a rollout ends right after the learner's last move (mate: the outcome is fixed by then; eval: the
+    learner's own move is judged, not the opponent's reply)."""
+    return verifier in ("mate", "eval")
 
 
 class Verifiers:
@@ -149,12 +144,11 @@ class Verifiers:
 
     def __init__(self, engines: EnginePool) -> None:
         self.engines = engines
-        self._start_cp: dict[tuple[str, int], float] = {}
 
     def score(self, items: Sequence[Finished]) -> tuple[list[float], int]:
         """Rewards in [0, 1] for each rollout, and the number of engine calls spent."""
         rewards: list[float | None] = [None] * len(items)
-        ask: list[tuple[int, str, chess.Board, int]] = []  # (item index, role, board, nodes)
+        ask: list[tuple[int, chess.Board, int]] = []  # (item index, board to evaluate, nodes)
         for i, it in enumerate(items):
             kind = it.task.verifier
             if kind == "mate":
@@ -165,7 +159,13 @@ class Verifiers:
                 if result is not None:
                     rewards[i] = result
                 else:
-                    ask.append((i, "end", it.end, it.params.adjudicate_nodes))
+                    ask.append((i, it.end, it.params.adjudicate_nodes))
+            elif kind == "eval":
+                result = game_result(it.end, it.learner)
+                if result is not None:
+                    rewards[i] = result
+                else:
+                    ask.append((i, it.end, it.params.eval_nodes))
             elif kind == "material":
                 result = game_result(it.end, it.learner)
                 gain = material(it.end, it.learner) - material(it.start, it.learner)
@@ -176,41 +176,32 @@ class Verifiers:
                 elif it.params.confirm_nodes <= 0:
                     rewards[i] = self._scaled(gain, it)
                 else:
-                    key = (it.task.fen, it.params.confirm_nodes)
-                    if key not in self._start_cp:
-                        ask.append((i, "start", it.start, it.params.confirm_nodes))
-                    ask.append((i, "end", it.end, it.params.confirm_nodes))
+                    ask.append((i, it.end, it.params.confirm_nodes))
             else:
                 raise BenchError(f"unknown verifier {kind!r} in task {it.task.task_id or it.task.fen}")
-        # the same start is asked once even when many rollouts of its group need it
+        # each distinct position is asked once, even when many rollouts of a group reach it
         unique: dict[tuple[str, int], chess.Board] = {}
-        for i, role, board, nodes in ask:
-            if role == "start":
-                unique.setdefault((items[i].task.fen, nodes), board)
-        end_asks = [(i, board, nodes) for i, role, board, nodes in ask if role == "end"]
-        boards = list(unique.values()) + [b for _, b, _ in end_asks]
-        nodes = [k[1] for k in unique] + [n for _, _, n in end_asks]
-        cps = self._evaluate(boards, nodes)
-        for key, cp in zip(unique, cps[: len(unique)]):
-            # stored from the learner's side: the start position has the learner to move
-            self._start_cp[key] = cp
-        for (i, board, _), cp in zip(end_asks, cps[len(unique) :]):
+        for _, board, nodes in ask:
+            unique.setdefault((board.fen(), nodes), board)
+        cps = dict(zip(unique, self._evaluate(list(unique.values()), [k[1] for k in unique])))
+        end_asks = [(i, board, cps[(board.fen(), nodes)]) for i, board, nodes in ask]
+        for i, board, cp in end_asks:
             it = items[i]
             cp_learner = cp if board.turn == it.learner else -cp
-            if it.task.verifier == "result":
+            if it.task.verifier == "eval":
+                rewards[i] = win_probability(cp_learner)
+            elif it.task.verifier == "result":
                 if it.params.at_horizon == "adjudicate":
                     win = it.params.win_cp
                     rewards[i] = 1.0 if cp_learner >= win else (0.0 if cp_learner <= -win else 0.5)
                 else:
                     rewards[i] = win_probability(cp_learner)
             else:  # material, confirmed by the engine
-                gain = material(it.end, it.learner) - material(it.start, it.learner)
-                before = self._start_cp[(it.task.fen, it.params.confirm_nodes)]
-                confirmed = cp_learner - before >= it.params.confirm_fraction * 100.0 * gain
+                before = material(it.start, it.learner)
+                gain = material(it.end, it.learner) - before
+                confirmed = cp_learner - 100.0 * before >= it.params.confirm_fraction * 100.0 * gain
                 rewards[i] = self._scaled(gain, it) if confirmed else 0.0
-        if len(self._start_cp) > 20_000:
-            self._start_cp.clear()
-        return [float(r) for r in rewards], len(boards)
+        return [float(r) for r in rewards], len(unique)
 
     @staticmethod
     def _scaled(gain: float, it: Finished) -> float:
