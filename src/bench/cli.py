@@ -1,0 +1,95 @@
+"""What every entry point shares: config registration and the one-line error policy.
+
+A `BenchError` (bad config, missing file, missing engine) prints one line and exits with code 2; Hydra's own
+config errors (unknown group option, unknown key) exit with code 2 too. Nothing already written is removed;
+a run directory left empty by a failure before its first record is removed.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+from bench.config import CONF_DIR, register_configs
+from bench.errors import BenchError
+
+CONFIG_PATH = str(CONF_DIR)
+
+
+def register() -> None:
+    register_configs()
+
+
+def guarded(call: Callable[[], Any], hydra_app: bool = False) -> Any:
+    """Run `call`; a BenchError or a config error becomes one line on stderr and exit code 2.
+
+    For the Hydra app, HYDRA_FULL_ERROR=1 makes Hydra re-raise config errors (a yaml file that does not parse,
+    an unknown key) instead of printing its own trimmed traceback, so they reach this one-line policy. Any other
+    exception is a bug and keeps its traceback.
+    """
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+    from yaml import YAMLError
+
+    if hydra_app:
+        os.environ["HYDRA_FULL_ERROR"] = "1"
+    try:
+        return call()
+    except BenchError as exc:
+        _remove_empty_output_dir()
+        print(f"bench: error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    except (HydraException, OmegaConfBaseException, YAMLError) as exc:
+        print(f"bench: config error: {config_error_line(exc)}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        print("bench: interrupted; finished records are kept (resume=true run_dir=... continues)", file=sys.stderr)
+        sys.exit(130)
+
+
+def _remove_empty_output_dir() -> None:
+    try:
+        from hydra.core.hydra_config import HydraConfig
+
+        out = Path(HydraConfig.get().runtime.output_dir)
+    except Exception:
+        return
+    for handler in list(logging.getLogger().handlers):
+        if isinstance(handler, logging.FileHandler) and Path(handler.baseFilename).parent == out:
+            logging.getLogger().removeHandler(handler)
+            handler.close()
+    if out.is_dir() and not any(p for p in out.iterdir() if p.name not in ("run.log", "config.yaml")):
+        for p in out.iterdir():
+            p.unlink()
+        out.rmdir()
+
+
+def compose_or_exit(overrides: list[str]) -> Any:
+    """Compose conf/config.yaml with command-line overrides, without Hydra's run directory (for tools such as
+    calibrate and uci); a config error is one line and exit code 2."""
+    from hydra import compose, initialize_config_dir
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+    from yaml import YAMLError
+
+    register()
+    try:
+        with initialize_config_dir(config_dir=CONFIG_PATH, version_base="1.3"):
+            return compose(config_name="config", overrides=overrides)
+    except (HydraException, OmegaConfBaseException, ValueError, YAMLError) as exc:
+        print(f"bench: config error: {config_error_line(exc)}", file=sys.stderr)
+        sys.exit(2)
+
+
+def config_error_line(exc: BaseException) -> str:
+    """Hydra's message and its cause on one line, without the config search path listing."""
+    message = str(exc).split("Config search path")[0]
+    cause = exc.__cause__
+    if cause is not None and str(cause).strip():
+        message += ": " + str(cause).strip().splitlines()[0]
+    message = re.sub(r"\bbase_\w+\s*", "", message)  # schema nodes are not options a user picks
+    return " ".join(message.split()).rstrip(":")

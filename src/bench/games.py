@@ -1,0 +1,439 @@
+"""Games: openings, the game loop with engine-tester adjudication, concurrent matches, PGN records.
+
+`play_game` returns a `chess.pgn.Game` whose headers say everything needed to recompute a rating offline:
+players, opening, seed, termination, adjudication rules and per-side move statistics. `play_match` runs many
+games at once in worker threads, each worker holding its own players (one engine process per concurrent game,
+reused across games), and hands every finished game to a callback at once (the run appends it to games.pgn).
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import chess
+import chess.engine
+import chess.pgn
+
+from bench.config import CONF_DIR
+from bench.errors import BenchError
+from bench.players import EngineFailure, MoveResult, Player, open_engine
+
+MATE_CP = 100_000
+
+
+@dataclass(frozen=True)
+class Opening:
+    name: str
+    moves: tuple[chess.Move, ...]
+
+    def board(self) -> chess.Board:
+        board = chess.Board()
+        for move in self.moves:
+            board.push(move)
+        return board
+
+
+def parse_openings(text: str, source: str = "<text>") -> list[Opening]:
+    """Parse `name: SAN moves` lines; a bad line is a BenchError naming the file and line."""
+    openings = []
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        name, sep, sans = line.partition(":")
+        if not sep or not name.strip():
+            raise BenchError(f"{source}:{number}: expected 'name: SAN moves', got {line!r}")
+        board = chess.Board()
+        moves = []
+        for san in sans.split():
+            try:
+                moves.append(board.push_san(san))
+            except ValueError as exc:
+                raise BenchError(f"{source}:{number}: illegal or unparsable move {san!r} in {name.strip()!r}") from exc
+        if board.is_game_over():
+            raise BenchError(f"{source}:{number}: opening {name.strip()!r} ends the game")
+        openings.append(Opening(name.strip(), tuple(moves)))
+    if not openings:
+        raise BenchError(f"{source}: no openings found")
+    return openings
+
+
+def load_openings(name: str) -> list[Opening]:
+    """The suite `conf/openings/<name>.txt` (or a path to such a file)."""
+    path = Path(name) if name.endswith(".txt") else CONF_DIR / "openings" / f"{name}.txt"
+    if not path.is_file():
+        raise BenchError(f"opening suite {name!r} not found at {path}; choose a file in {CONF_DIR / 'openings'}")
+    return parse_openings(path.read_text(), str(path))
+
+
+@dataclass(frozen=True)
+class GameRules:
+    """The rules every game of a match is played under; written into each PGN."""
+
+    max_plies: int = 300
+    adjudicate: bool = True
+    adjudication_nodes: int = 1000
+    win_cp: int = 700
+    win_plies: int = 8
+    draw_cp: int = 15
+    draw_plies: int = 20
+    draw_min_ply: int = 120
+    at_ply_cap: str = "engine"
+
+    @classmethod
+    def from_config(cls, eval_cfg: Any) -> "GameRules":
+        adj = eval_cfg.adjudication
+        if adj.at_ply_cap not in ("engine", "draw"):
+            raise BenchError(f"eval.adjudication.at_ply_cap={adj.at_ply_cap!r}; use 'engine' or 'draw'")
+        return cls(
+            max_plies=int(eval_cfg.max_plies),
+            adjudicate=bool(adj.enabled),
+            adjudication_nodes=int(adj.nodes),
+            win_cp=int(adj.win_cp),
+            win_plies=int(adj.win_plies),
+            draw_cp=int(adj.draw_cp),
+            draw_plies=int(adj.draw_plies),
+            draw_min_ply=int(adj.draw_min_ply),
+            at_ply_cap=str(adj.at_ply_cap),
+        )
+
+    def describe(self) -> str:
+        """One line for PGN headers and calibration files; equal strings mean equal rules."""
+        if not self.adjudicate:
+            return f"maxplies={self.max_plies} cap=draw adjudication=off"
+        return (
+            f"maxplies={self.max_plies} cap={self.at_ply_cap} adjudicator=stockfish:nodes={self.adjudication_nodes} "
+            f"win={self.win_cp}cp/{self.win_plies}plies draw={self.draw_cp}cp/{self.draw_plies}plies@{self.draw_min_ply}"
+        )
+
+
+class Adjudicator:
+    """A Stockfish process that scores positions from White's view, for win/draw adjudication."""
+
+    def __init__(self, nodes: int, stockfish_path: str | None = None, timeout: float = 30.0) -> None:
+        self.limit = chess.engine.Limit(nodes=nodes)
+        self.engine = open_engine(stockfish_path, timeout=timeout)
+        self.engine.configure({"Threads": 1, "Hash": 16})
+        self.calls = 0
+
+    def score(self, board: chess.Board, game_key: object) -> int:
+        try:
+            info = self.engine.analyse(board, self.limit, game=game_key, info=chess.engine.INFO_SCORE)
+        except (chess.engine.EngineError, chess.engine.EngineTerminatedError, TimeoutError, OSError) as exc:
+            raise EngineFailure(f"adjudicator: {type(exc).__name__}: {exc}") from exc
+        self.calls += 1
+        return int(info["score"].white().score(mate_score=MATE_CP))
+
+    def close(self) -> None:
+        try:
+            self.engine.quit()
+        except Exception:
+            try:
+                self.engine.close()
+            except Exception:
+                pass
+
+
+@dataclass
+class _SideStats:
+    moves: int = 0
+    nodes: int = 0
+    flops: float = 0.0
+    tokens_in: int = 0
+    tokens_out: int = 0
+    seconds: float = 0.0
+    illegal: int = 0
+    forfeits: int = 0
+
+    def add(self, result: MoveResult, seconds: float) -> None:
+        self.moves += 1
+        self.nodes += result.nodes
+        self.flops += result.flops
+        self.tokens_in += result.tokens_in
+        self.tokens_out += result.tokens_out
+        self.seconds += seconds
+        self.illegal += result.illegal
+        self.forfeits += int(result.forfeit)
+
+    def headers(self, side: str) -> dict[str, str]:
+        return {
+            f"{side}Moves": str(self.moves),
+            f"{side}Nodes": str(self.nodes),
+            f"{side}Flops": f"{self.flops:.4g}",
+            f"{side}TokensIn": str(self.tokens_in),
+            f"{side}TokensOut": str(self.tokens_out),
+            f"{side}Seconds": f"{self.seconds:.3f}",
+            f"{side}Illegal": str(self.illegal),
+            f"{side}Forfeits": str(self.forfeits),
+        }
+
+
+def _rules_outcome(board: chess.Board) -> tuple[str, str] | None:
+    """(result, termination) when the rules end the game; repetition and fifty moves are drawn at once."""
+    outcome = board.outcome(claim_draw=False)
+    if outcome is not None:
+        return outcome.result(), outcome.termination.name.lower()
+    if board.halfmove_clock >= 100:
+        return "1/2-1/2", "fifty_moves"
+    if board.is_repetition(3):
+        return "1/2-1/2", "threefold_repetition"
+    return None
+
+
+def play_game(
+    white: Player,
+    black: Player,
+    opening: Opening,
+    rules: GameRules,
+    adjudicator: Adjudicator | None = None,
+    seed: int = 0,
+    headers: dict[str, str] | None = None,
+) -> chess.pgn.Game:
+    """Play one game from `opening` and return it as PGN with full headers.
+
+    A player that returns an illegal move (a bug, not an LLM answer: those are handled inside the player) loses
+    that move to a random legal one, counted as a forfeit.
+    """
+    board = opening.board()
+    game = chess.pgn.Game()
+    node: chess.pgn.GameNode = game
+    for move in opening.moves:
+        node = node.add_variation(move)
+    rng = random.Random(seed)
+    white.new_game(seed)
+    black.new_game(seed + 1)
+    stats = {chess.WHITE: _SideStats(), chess.BLACK: _SideStats()}
+    game_key = object()
+    win_streak = {chess.WHITE: 0, chess.BLACK: 0}
+    draw_streak = 0
+    result, termination = "*", ""
+    while True:
+        ended = _rules_outcome(board)
+        if ended:
+            result, termination = ended
+            break
+        if board.ply() >= rules.max_plies:
+            result, termination = _cap_result(board, rules, adjudicator, game_key)
+            break
+        mover = white if board.turn == chess.WHITE else black
+        start = time.perf_counter()
+        answer = mover.play(board)
+        seconds = time.perf_counter() - start
+        move = answer.move
+        comment = answer.comment
+        if move not in board.legal_moves:
+            move = rng.choice(list(board.legal_moves))
+            answer = MoveResult(move=move, nodes=answer.nodes, flops=answer.flops, tokens_in=answer.tokens_in,
+                                tokens_out=answer.tokens_out, illegal=answer.illegal + 1, forfeit=True)
+            comment = "forfeit: illegal move replaced by a random legal move"
+        elif answer.forfeit:
+            comment = comment or "forfeit: random legal move"
+        stats[board.turn].add(answer, seconds)
+        board.push(move)
+        node = node.add_variation(move)
+        if comment:
+            node.comment = comment
+        if adjudicator is not None and rules.adjudicate and not board.is_game_over():
+            score = adjudicator.score(board, game_key)
+            for side, sign in ((chess.WHITE, 1), (chess.BLACK, -1)):
+                win_streak[side] = win_streak[side] + 1 if sign * score >= rules.win_cp else 0
+            draw_streak = draw_streak + 1 if abs(score) <= rules.draw_cp else 0
+            if win_streak[chess.WHITE] >= rules.win_plies:
+                result, termination = "1-0", "adjudication_win"
+                break
+            if win_streak[chess.BLACK] >= rules.win_plies:
+                result, termination = "0-1", "adjudication_win"
+                break
+            if draw_streak >= rules.draw_plies and board.ply() >= rules.draw_min_ply:
+                result, termination = "1/2-1/2", "adjudication_draw"
+                break
+    game.headers.update(
+        {
+            "Event": "bench",
+            "Site": "bench",
+            "Date": time.strftime("%Y.%m.%d"),
+            "White": white.name,
+            "Black": black.name,
+            "Result": result,
+            "Opening": opening.name,
+            "Termination": termination,
+            "PlyCount": str(board.ply()),
+            "GameSeed": str(seed),
+            "Rules": rules.describe(),
+            **stats[chess.WHITE].headers("White"),
+            **stats[chess.BLACK].headers("Black"),
+            **(headers or {}),
+        }
+    )
+    return game
+
+
+def _cap_result(board: chess.Board, rules: GameRules, adjudicator: Adjudicator | None, key: object) -> tuple[str, str]:
+    if rules.at_ply_cap == "engine" and adjudicator is not None:
+        score = adjudicator.score(board, key)
+        if score >= rules.win_cp:
+            return "1-0", "ply_cap_adjudication"
+        if score <= -rules.win_cp:
+            return "0-1", "ply_cap_adjudication"
+    return "1/2-1/2", "ply_cap"
+
+
+def white_score(result: str) -> float:
+    return {"1-0": 1.0, "0-1": 0.0, "1/2-1/2": 0.5}[result]
+
+
+@dataclass(frozen=True)
+class GameSpec:
+    """One game of a match: who plays which colour, from which opening, with which seed."""
+
+    index: int
+    white: str
+    black: str
+    opening: Opening
+    seed: int
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def paired_specs(
+    first: str, second: str, openings: list[Opening], pairs: int, seed: int, start_index: int = 0,
+    opening_offset: int = 0, headers: dict[str, str] | None = None,
+) -> list[GameSpec]:
+    """`pairs` game pairs between two players: each opening twice, colours swapped (paired games)."""
+    specs = []
+    for k in range(pairs):
+        opening = openings[(opening_offset + k) % len(openings)]
+        pair_headers = {**(headers or {}), "Pair": str(start_index // 2 + k)}
+        for swap in (False, True):
+            index = start_index + 2 * k + int(swap)
+            white, black = (second, first) if swap else (first, second)
+            specs.append(GameSpec(index, white, black, opening, seed * 1_000_003 + index, pair_headers))
+    return specs
+
+
+PlayerFactory = Callable[[], Player]
+
+
+@dataclass
+class MatchStats:
+    games: int = 0
+    engine_restarts: int = 0
+    events: list[str] = field(default_factory=list)
+
+
+class _Worker:
+    """One thread's players (built lazily from factories, reused across games) and its adjudicator."""
+
+    def __init__(self, factories: dict[str, PlayerFactory], rules: GameRules, stockfish_path: str | None,
+                 move_timeout: float) -> None:
+        self.factories = factories
+        self.rules = rules
+        self.stockfish_path = stockfish_path
+        self.move_timeout = move_timeout
+        self.players: dict[str, Player] = {}
+        self.adjudicator: Adjudicator | None = None
+
+    def player(self, key: str) -> Player:
+        if key not in self.players:
+            if key not in self.factories:
+                raise BenchError(f"no player named {key!r} in this match")
+            self.players[key] = self.factories[key]()
+        return self.players[key]
+
+    def play(self, spec: GameSpec) -> chess.pgn.Game:
+        if self.rules.adjudicate and self.adjudicator is None:
+            self.adjudicator = Adjudicator(self.rules.adjudication_nodes, self.stockfish_path, self.move_timeout)
+        white, black = self.player(spec.white), self.player(spec.black)
+        return play_game(white, black, spec.opening, self.rules, self.adjudicator, spec.seed,
+                         {"Round": str(spec.index), "GameIndex": str(spec.index), **spec.headers})
+
+    def reset(self) -> None:
+        """Close everything (after an engine failure); fresh processes are started on next use."""
+        self.close()
+        self.players = {}
+        self.adjudicator = None
+
+    def close(self) -> None:
+        for player in self.players.values():
+            try:
+                player.close()
+            except Exception:
+                pass
+        if self.adjudicator is not None:
+            self.adjudicator.close()
+
+
+def play_match(
+    specs: list[GameSpec],
+    factories: dict[str, PlayerFactory],
+    rules: GameRules,
+    concurrency: int = 1,
+    on_game: Callable[[GameSpec, chess.pgn.Game], None] | None = None,
+    stockfish_path: str | None = None,
+    move_timeout: float = 30.0,
+    max_replays: int = 3,
+    progress: bool = True,
+    description: str = "games",
+) -> tuple[list[chess.pgn.Game], MatchStats]:
+    """Play `specs` with `concurrency` games at once; returns the games in spec order and the match's stats.
+
+    A game whose engine dies or hangs is replayed from its start with fresh engines (the same seed, so the same
+    game where the players are deterministic) and counted once; each restart is logged in `stats.events`.
+    """
+    from tqdm import tqdm
+
+    stats = MatchStats()
+    lock = threading.Lock()
+    queue: Iterator[GameSpec] = iter(list(specs))
+    results: dict[int, chess.pgn.Game] = {}
+    bar = tqdm(total=len(specs), desc=description, disable=not progress, leave=False, unit="game")
+    failures: list[BaseException] = []
+
+    def next_spec() -> GameSpec | None:
+        with lock:
+            if failures:
+                return None
+            return next(queue, None)
+
+    def work() -> None:
+        worker = _Worker(factories, rules, stockfish_path, move_timeout)
+        try:
+            while (spec := next_spec()) is not None:
+                for attempt in range(max_replays + 1):
+                    try:
+                        game = worker.play(spec)
+                        break
+                    except EngineFailure as exc:
+                        worker.reset()
+                        with lock:
+                            stats.engine_restarts += 1
+                            stats.events.append(f"game {spec.index}: {exc}; replaying (attempt {attempt + 2})")
+                        if attempt == max_replays:
+                            raise BenchError(f"game {spec.index} failed {max_replays + 1} times: {exc}") from exc
+                with lock:
+                    results[spec.index] = game
+                    stats.games += 1
+                    if on_game is not None:
+                        on_game(spec, game)
+                    bar.update(1)
+        except BaseException as exc:  # stop the other workers, re-raise in the caller
+            with lock:
+                failures.append(exc)
+        finally:
+            worker.close()
+
+    threads = max(1, min(concurrency, len(specs)))
+    try:
+        with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="match") as pool:
+            for future in [pool.submit(work) for _ in range(threads)]:
+                future.result()
+    finally:
+        bar.close()
+    if failures:
+        raise failures[0]
+    return [results[spec.index] for spec in specs], stats
