@@ -265,6 +265,7 @@ class RlvrLearner:
             "pool": self.pool.state_dict(),
             "reservoir": {"fens": list(self.reservoir.fens), "seen": self.reservoir.seen},
             "rng": {"python": self.rng.getstate(), "torch": self.generator.get_state()},
+            "opponents": self.opponents.state_dict(),
             "steps": self.steps,
             "totals": dict(self.totals),
             "reward_by_generator": {k: list(v) for k, v in self.reward_by_generator.items()},
@@ -281,6 +282,7 @@ class RlvrLearner:
         self.reservoir.seen = int(state["reservoir"]["seen"])
         self.rng.setstate(state["rng"]["python"])
         self.generator.set_state(state["rng"]["torch"])
+        self.opponents.load_state_dict(state.get("opponents", {}))
         self.steps = int(state["steps"])
         self.totals = {k: float(v) for k, v in state["totals"].items()}
         self.reward_by_generator = {k: list(v) for k, v in state.get("reward_by_generator", {}).items()}

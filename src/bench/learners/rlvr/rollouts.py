@@ -84,6 +84,18 @@ class Opponents:
                 out[i] = move
         return [m for m in out if m is not None]  # every slot is filled by its shard
 
+    def state_dict(self) -> dict[str, Any]:
+        """The random generators of the players built so far (random moves, epsilon-mixing), for exact resumes."""
+        return {name: [p.rng.getstate() for p in players if hasattr(p, "rng")] for name, players in self.players.items()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        for name, states in state.items():
+            with self._lock:
+                if name not in self.players:
+                    self.players[name] = self._build(name)
+            for player, rng_state in zip((p for p in self.players[name] if hasattr(p, "rng")), states):
+                player.rng.setstate(rng_state)
+
     def close(self) -> None:
         if self._executor is not None:
             self._executor.shutdown(wait=True)

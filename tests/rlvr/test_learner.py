@@ -1,0 +1,147 @@
+"""The rlvr learner against the Learner protocol: accounting, players, records, checkpoints, bad configs."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import chess
+import numpy as np
+import pytest
+import torch
+from omegaconf import OmegaConf
+
+from bench.compute import ComputeMeter
+from bench.config import RuntimeConfig, RungConfig, StockfishConfig
+from bench.errors import BenchError
+from bench.learners import LearnerContext
+from bench.learners.rlvr import RlvrLearner
+from bench.learners.rlvr.config import GeneratorConfig, GrpoConfig, PolicyConfig, PoolConfig, RlvrConfig
+from bench.players import Player
+
+RULES_ONLY = [
+    GeneratorConfig(name="mates", source="mate_in_one", verifier="mate", horizon=1),
+    GeneratorConfig(name="grabs", source="random_play", verifier="material", horizon=2, confirm_nodes=0),
+]
+
+
+def build(generators: list[GeneratorConfig] = RULES_ONLY, rungs: list[Any] | None = None, seed: int = 0,
+          **grpo: Any) -> RlvrLearner:
+    cfg = OmegaConf.structured(RlvrConfig(
+        policy=PolicyConfig(blocks=1, channels=8),
+        grpo=GrpoConfig(**{"tasks_per_step": 4, "group_size": 4, **grpo}),
+        pool=PoolConfig(size=8, fresh_per_step=2),
+        generators=generators,
+    ))
+    rungs = rungs if rungs is not None else [OmegaConf.structured(RungConfig(name="random", kind="random"))]
+    context = LearnerContext(meter=ComputeMeter(), seed=seed, runtime=OmegaConf.structured(RuntimeConfig(workers=1)),
+                             stockfish=OmegaConf.structured(StockfishConfig()), rungs=rungs)
+    return RlvrLearner(cfg, context)
+
+
+def test_improve_reports_compute_and_samples() -> None:
+    learner = build()
+    try:
+        learner.improve()
+        meter = learner.context.meter
+        assert meter.samples["rollouts"] == 16 and meter.samples["tasks"] == 4
+        assert meter.samples["tokens"] >= 16 and meter.samples["positions"] >= meter.samples["tokens"]
+        assert meter.infer_flops > 0 and meter.verifier_calls == 0
+        # training FLOPs are measured only on informative groups; a second step reuses cached shapes
+        learner.improve()
+        info = learner.eval_info()
+        assert info["steps"] == 2 and info["pool"]["capacity"] == 8
+        assert info["per_task"]["rollouts"] == 4 and info["per_task"]["seed_llm_tokens"] == 320_000
+        assert set(info["reward_by_generator"]) <= {"mates", "grabs"}
+    finally:
+        learner.close()
+
+
+def test_player_is_a_legal_snapshot() -> None:
+    learner = build()
+    try:
+        player = learner.make_player()
+        assert isinstance(player, Player)
+        board = chess.Board()
+        for _ in range(30):
+            result = player.play(board)
+            assert result.move in board.legal_moves and result.flops > 0
+            board.push(result.move)
+            if board.is_game_over():
+                break
+        before = {k: v.clone() for k, v in player.net.state_dict().items()}
+        learner.improve()
+        assert all(torch.equal(before[k], v) for k, v in player.net.state_dict().items())  # a snapshot
+    finally:
+        learner.close()
+
+
+def test_state_dict_round_trip_continues_identically() -> None:
+    a = build(seed=3)
+    b = build(seed=99)
+    try:
+        a.improve()
+        buffer = io.BytesIO()
+        torch.save(a.state_dict(), buffer)
+        buffer.seek(0)
+        b.load_state_dict(torch.load(buffer, weights_only=False))
+        a.improve()
+        b.improve()
+        for (k, va), vb in zip(a.net.state_dict().items(), b.net.state_dict().values()):
+            assert torch.allclose(va, vb), k
+        assert a.pool.stats() == b.pool.stats()
+        assert a.eval_info()["per_task"] == b.eval_info()["per_task"]
+    finally:
+        a.close()
+        b.close()
+
+
+def test_kl_reference_and_sequence_aggregation_run() -> None:
+    learner = build(kl_coef=0.1, ref_update_steps=1, loss_agg="sequence", scale_rewards=False)
+    try:
+        learner.improve()
+        learner.improve()
+        assert np.isfinite(learner.last["loss"]) and learner.last["kl"] >= 0.0
+    finally:
+        learner.close()
+
+
+def test_bad_opponent_and_warm_start_are_clear_errors(tmp_path: Any) -> None:
+    with pytest.raises(BenchError, match="not a ladder rung"):
+        build([GeneratorConfig(name="g", source="start", verifier="mate", opponent="grandmaster")])
+    path = tmp_path / "net.pt"
+    torch.save({"net": {"stem.0.weight": torch.zeros(3)}}, path)
+    cfg = OmegaConf.structured(RlvrConfig(policy=PolicyConfig(blocks=1, channels=8, init=str(path)),
+                                          generators=RULES_ONLY))
+    context = LearnerContext(meter=ComputeMeter(), seed=0, runtime=None, stockfish=None, rungs=[])
+    with pytest.raises(BenchError, match="does not match"):
+        RlvrLearner(cfg, context)
+
+
+def test_warm_start_from_a_policy_value_net(tmp_path: Any) -> None:
+    from bench.network import PolicyValueNet
+
+    source = PolicyValueNet(1, 8, value_head="wdl")
+    path = tmp_path / "mcts.pt"
+    torch.save({"net": source.state_dict()}, path)
+    cfg = OmegaConf.structured(RlvrConfig(policy=PolicyConfig(blocks=1, channels=8, init=str(path)),
+                                          generators=RULES_ONLY))
+    context = LearnerContext(meter=ComputeMeter(), seed=0, runtime=None, stockfish=None, rungs=[])
+    learner = RlvrLearner(cfg, context)
+    try:
+        assert torch.equal(learner.net.policy[3].weight, source.policy[3].weight)
+    finally:
+        learner.close()
+
+
+@pytest.mark.stockfish
+def test_stockfish_opponent_and_engine_verifier() -> None:
+    rung = OmegaConf.structured(RungConfig(name="sf", kind="stockfish", nodes=50))
+    learner = build([GeneratorConfig(name="g", source="random_play", verifier="result", horizon=3, opponent="sf",
+                                     at_horizon="adjudicate")], rungs=[rung])
+    try:
+        learner.improve()
+        assert learner.context.meter.verifier_calls > 0
+        assert learner.opponents.players["sf"][0].name == "sf"
+    finally:
+        learner.close()
