@@ -75,13 +75,19 @@ class Generator:
                 "ladder_games, endgame, mate_in_one or file"
             )
         self.counter = 0
+        self.max_tries = max_tries
 
     def make(self, rng: random.Random) -> Task:
         self.counter += 1
         if self.file is not None:
             return self.file.sample_task(rng)
         assert self.source is not None
-        board = self.source.sample(rng)
+        for _ in range(self.max_tries):
+            board = self.source.sample(rng)
+            if board.is_valid() and not board.is_game_over(claim_draw=False):
+                break
+        else:
+            raise BenchError(f"generator {self.name}: {self.max_tries} positions in a row were over or illegal")
         return Task(
             fen=board.fen(), verifier=str(self.cfg.verifier), horizon=int(self.cfg.horizon),
             opponent=str(self.cfg.opponent), generator=self.name, task_id=f"{self.name}.{self.counter}",

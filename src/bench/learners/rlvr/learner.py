@@ -213,16 +213,21 @@ class RlvrLearner:
                     result["parts"] = parts
 
                 train_flops += self._measured(("train", len(idx)), step)
+                parts = result["parts"]
+                if not torch.isfinite(parts.loss):
+                    log.warning("rlvr step %d: non-finite loss, update skipped (lower grpo.lr?)", self.steps)
+                    self.opt.zero_grad(set_to_none=True)
+                    stats["skipped_updates"] = stats.get("skipped_updates", 0.0) + 1
+                    continue
                 if float(g.max_grad_norm) > 0:
                     torch.nn.utils.clip_grad_norm_(self.net.parameters(), float(g.max_grad_norm))
                 self.opt.step()
-                parts = result["parts"]
                 updates += 1
                 for key in ("surrogate", "kl", "entropy", "clip_fraction"):
                     stats[key] += getattr(parts, key)
                 stats["loss"] += float(parts.loss.detach())
         for key in ("loss", "surrogate", "kl", "entropy", "clip_fraction"):
-            stats[key] /= updates
+            stats[key] /= max(1, updates)
         return train_flops, ref_flops, stats
 
     # -- players and records ------------------------------------------------------------------------------

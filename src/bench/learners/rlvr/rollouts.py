@@ -15,7 +15,7 @@ import chess
 import numpy as np
 import torch
 
-from bench.encoding import compact_boards, expand_compact, legal_moves_and_indices
+from bench.encoding import COMPACT_WORDS, compact_boards, expand_compact, legal_moves_and_indices
 from bench.errors import BenchError
 from bench.learners.rlvr.tasks import Task
 from bench.learners.rlvr.verifiers import Finished, Verifiers, stops_after_last_move
@@ -183,8 +183,9 @@ class RolloutEngine:
         rollouts = []
         for t, task in enumerate(tasks):
             start = task.board()
+            over = start.is_game_over(claim_draw=False)  # a file task may start finished: nothing to play
             for _ in range(group):
-                rollouts.append(_Rollout(t, chess.Board(task.fen), start.turn))
+                rollouts.append(_Rollout(t, chess.Board(task.fen), start.turn, done=over))
         names = {t: self.opponents.resolve(task.opponent) for t, task in enumerate(tasks)}
         compact, legal, actions, logps, owner = [], [], [], [], []
         plies = 0
@@ -228,10 +229,10 @@ class RolloutEngine:
         ]
         rewards, calls = self.verifiers.score(finished)
         return RolloutBatch(
-            compact=np.concatenate(compact),
+            compact=np.concatenate(compact) if compact else np.zeros((0, COMPACT_WORDS), dtype=np.uint64),
             legal=legal,
-            actions=np.concatenate(actions).astype(np.int64),
-            logp_old=np.concatenate(logps).astype(np.float32),
+            actions=np.concatenate(actions).astype(np.int64) if actions else np.zeros(0, dtype=np.int64),
+            logp_old=np.concatenate(logps).astype(np.float32) if logps else np.zeros(0, dtype=np.float32),
             rollout_index=np.asarray(owner, dtype=np.int64),
             rewards=np.asarray(rewards, dtype=np.float32).reshape(len(tasks), group),
             plies=plies,

@@ -161,7 +161,9 @@ class ReservoirSource:
         self._warned = False
 
     def add(self, fen: str, rng: random.Random) -> None:
-        """Reservoir sampling (Vitter's algorithm R) keeps a uniform sample of all positions offered."""
+        """Reservoir sampling (Vitter's algorithm R) keeps a uniform sample of the playable positions offered."""
+        if chess.Board(fen).is_game_over(claim_draw=False):
+            return
         self.seen += 1
         if len(self.fens) < self.capacity:
             self.fens.append(fen)
