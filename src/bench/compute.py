@@ -163,12 +163,6 @@ def per_position_flops(counter: FlopCounter, model: Any, example: Any, tag: str 
     return forward_flops(counter, model, example, tag) / max(1, int(example.shape[0]))
 
 
-def timed(fn: Callable[[], Any]) -> tuple[Any, float]:
-    start = time.perf_counter()
-    out = fn()
-    return out, time.perf_counter() - start
-
-
 __all__ = [
     "BUDGET_UNITS",
     "SAMPLE_KINDS",
