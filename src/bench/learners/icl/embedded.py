@@ -67,6 +67,18 @@ def resolve_model(model: str) -> tuple[Path, str | None]:
     return path, None
 
 
+def prepare_model(model: str, cache_dir: str | None = None) -> Path:
+    """The local Hugging Face folder for `llm.model`, converting (and caching) a GGUF file the first time."""
+    folder, gguf = resolve_model(model)
+    if gguf is None:
+        return folder
+    stat = (folder / gguf).stat()
+    target = cache_root(cache_dir) / "models" / f"{Path(gguf).stem}-{stat.st_size}"
+    if not (target / "config.json").is_file():
+        _convert_gguf(folder, gguf, target)
+    return target
+
+
 def load_model(model: str, cache_dir: str | None = None) -> tuple[Any, Any, Path]:
     """Load (model, tokenizer, folder it came from); a GGUF is converted once and cached as safetensors."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -76,13 +88,7 @@ def load_model(model: str, cache_dir: str | None = None) -> tuple[Any, Any, Path
     except ImportError as exc:
         raise BenchError(f"the embedded backend needs transformers: {INSTALL_HINT} ({exc})") from exc
 
-    folder, gguf = resolve_model(model)
-    source = folder
-    if gguf is not None:
-        stat = (folder / gguf).stat()
-        source = cache_root(cache_dir) / "models" / f"{Path(gguf).stem}-{stat.st_size}"
-        if not (source / "config.json").is_file():
-            _convert_gguf(folder, gguf, source)
+    source = prepare_model(model, cache_dir)
     start = time.perf_counter()
     tokenizer = AutoTokenizer.from_pretrained(str(source), local_files_only=True)
     lm = AutoModelForCausalLM.from_pretrained(str(source), dtype=torch.float32, local_files_only=True)
@@ -93,6 +99,7 @@ def load_model(model: str, cache_dir: str | None = None) -> tuple[Any, Any, Path
 
 def _convert_gguf(folder: Path, gguf: str, target: Path) -> None:
     """Dequantise a GGUF once and save it as a plain safetensors model (written to a temp folder, then renamed)."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -341,4 +348,4 @@ class EmbeddedBackend:
         self.cache.items = []
 
 
-__all__ = ["EmbeddedBackend", "cache_root", "load_model", "resolve_model", "smollm2_gguf"]
+__all__ = ["EmbeddedBackend", "TokenTrie", "cache_root", "load_model", "prepare_model", "resolve_model", "smollm2_gguf"]

@@ -32,7 +32,8 @@ class ParsedMove:
 
 def _candidates(text: str) -> list[str]:
     """Move-shaped tokens in reading order: move numbers, dots, check marks and annotations stripped."""
-    cleaned = re.sub(r"\d+\s*\.(\.\.)?", " ", text.replace("…", " "))  # "12." and "12..." are move numbers
+    # "12." and "12..." are move numbers, but the "3." of "Nf3." ends a sentence
+    cleaned = re.sub(r"(?<![A-Za-z\d])\d+\s*\.(\.\.)?", " ", text.replace("…", " "))
     tokens = []
     for raw in TOKEN_RE.findall(cleaned):
         token = raw.strip("-")

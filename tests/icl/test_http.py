@@ -1,0 +1,250 @@
+"""The OpenAI-compatible backend against real HTTP servers on loopback: a scripted one for every fault, and
+(slow) `transformers serve` running the embedded model."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from email.utils import formatdate
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, Iterator
+
+import chess
+import pytest
+
+from bench.errors import BenchError
+from bench.learners.icl.backends import BackendError
+from bench.learners.icl.http import OpenAIBackend, retry_after_seconds
+from bench.learners.icl.player import IclPlayer, PlaySettings, Tally
+from bench.learners.icl.prompts import Prompt, PromptBuilder
+from tests.icl.conftest import llm_cfg, templates
+
+KEY = "sk-test-7f3a9c-never-logged"
+PROMPT = Prompt("You play chess.", "", "Your move:")
+
+
+def ok(text: str, prompt_tokens: int = 11, completion_tokens: int = 2) -> dict[str, Any]:
+    return {"status": 200, "body": {"choices": [{"message": {"role": "assistant", "content": text}, "text": text,
+                                                 "finish_reason": "stop"}],
+                                    "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens}}}
+
+
+class Script:
+    """What the server answers, request by request, and what it was sent."""
+
+    def __init__(self) -> None:
+        self.answers: list[dict[str, Any]] = []
+        self.requests: list[dict[str, Any]] = []
+
+
+class Handler(BaseHTTPRequestHandler):
+    script: Script
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+    def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+        length = int(self.headers.get("Content-Length", 0))
+        self.script.requests.append({"path": self.path, "headers": dict(self.headers),
+                                     "body": json.loads(self.rfile.read(length))})
+        answer = self.script.answers.pop(0) if self.script.answers else ok("e4")
+        time.sleep(answer.get("sleep", 0))
+        if answer.get("raw") is not None:
+            payload = answer["raw"]
+        else:
+            payload = json.dumps(answer.get("body", {})).encode()
+        self.send_response(answer["status"])
+        for name, value in answer.get("headers", {}).items():
+            self.send_header(name, value)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        try:
+            self.wfile.write(payload)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+
+
+@pytest.fixture
+def server() -> Iterator[tuple[str, Script]]:
+    script = Script()
+    handler = type("ScriptedHandler", (Handler,), {"script": script})
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}/v1", script
+    httpd.shutdown()
+    httpd.server_close()
+
+
+class Sleeps(list):
+    def __call__(self, seconds: float) -> None:
+        self.append(seconds)
+
+
+def backend(url: str, sleeps: Sleeps | None = None, **overrides: Any) -> OpenAIBackend:
+    cfg = llm_cfg(backend="openai", base_url=url, model="m", **{"max_attempts": 4, "backoff_s": 0.01, **overrides})
+    return OpenAIBackend(cfg, sleep=sleeps if sleeps is not None else Sleeps())
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_chat_request_usage_and_key_header(server, monkeypatch) -> None:
+    url, script = server
+    monkeypatch.setenv("BENCH_TEST_KEY", KEY)
+    script.answers = [ok("Nf3", 42, 3)]
+    be = backend(url, api_key_env="BENCH_TEST_KEY", request_extra={"top_p": 0.9})
+    answer = be.generate(PROMPT, max_tokens=8)
+    assert (answer.text, answer.tokens_in, answer.tokens_out, answer.processed) == ("Nf3", 42, 3, 45)
+    sent = script.requests[0]
+    assert sent["path"] == "/v1/chat/completions"
+    assert sent["headers"]["Authorization"] == f"Bearer {KEY}"
+    assert sent["body"]["messages"][0] == {"role": "system", "content": "You play chess."}
+    assert sent["body"]["max_tokens"] == 8 and sent["body"]["top_p"] == 0.9 and sent["body"]["model"] == "m"
+    assert "seed" not in sent["body"]  # greedy requests carry no seed (some servers refuse it)
+
+
+def test_completions_endpoint_sends_plain_text(server) -> None:
+    url, script = server
+    answer = backend(url, endpoint="completions").generate(PROMPT.with_turns(("assistant", "Ke2"), ("user", "no")), 4)
+    sent = script.requests[0]
+    assert sent["path"] == "/v1/completions" and sent["body"]["stop"] == ["\n"]
+    assert sent["body"]["prompt"].startswith("You play chess.\n\nYour move:") and "Answer: Ke2" in sent["body"]["prompt"]
+    assert "Authorization" not in sent["headers"] and answer.text == "e4"
+
+
+def test_429_honours_retry_after_then_succeeds(server) -> None:
+    url, script = server
+    script.answers = [{"status": 429, "headers": {"Retry-After": "7"}, "body": {"error": "slow down"}}, ok("d4")]
+    sleeps = Sleeps()
+    be = backend(url, sleeps)
+    assert be.generate(PROMPT, 4).text == "d4"
+    assert sleeps == [7.0] and be.stats["transport_retries"] == 1
+
+
+def test_5xx_backs_off_exponentially_and_caps_retry_after(server) -> None:
+    url, script = server
+    script.answers = [{"status": 503}, {"status": 500}, {"status": 502, "headers": {"Retry-After": "9999"}}, ok("c4")]
+    sleeps = Sleeps()
+    assert backend(url, sleeps, backoff_s=0.5, retry_after_max_s=60).generate(PROMPT, 4).text == "c4"
+    assert sleeps == [0.5, 1.0, 60.0]  # 0.5, 1.0 doubled; the server's Retry-After cut to the cap
+
+
+def test_retry_after_as_http_date() -> None:
+    now = time.time()
+    assert retry_after_seconds(formatdate(now + 30, usegmt=True), now=now) == pytest.approx(30, abs=1)
+    assert retry_after_seconds("garbage") is None and retry_after_seconds(None) is None
+
+
+def test_truncated_json_is_retried(server) -> None:
+    url, script = server
+    script.answers = [{"status": 200, "raw": b'{"choices": [{"message": {"content": "e'}, ok("e4")]
+    sleeps = Sleeps()
+    assert backend(url, sleeps).generate(PROMPT, 4).text == "e4"
+    assert len(sleeps) == 1
+
+
+def test_timeouts_are_retried(server) -> None:
+    url, script = server
+    script.answers = [{"status": 200, "sleep": 1.0, "body": ok("b3")["body"]}, ok("e4")]
+    assert backend(url, timeout_s=0.2).generate(PROMPT, 4).text == "e4"
+
+
+def test_connection_refused_gives_up_after_max_attempts() -> None:
+    sleeps = Sleeps()
+    be = backend(f"http://127.0.0.1:{free_port()}/v1", sleeps, max_attempts=3, backoff_s=1.0)
+    with pytest.raises(BackendError, match="after 3 tries"):
+        be.generate(PROMPT, 4)
+    assert sleeps == [1.0, 2.0] and be.stats["failed_requests"] == 1
+
+
+def test_client_errors_are_not_retried_and_auth_errors_stop_the_run(server, monkeypatch, caplog) -> None:
+    url, script = server
+    monkeypatch.setenv("BENCH_TEST_KEY", KEY)
+    script.answers = [{"status": 400, "body": {"error": "prompt too long"}}]
+    sleeps = Sleeps()
+    with pytest.raises(BackendError, match="HTTP 400"):
+        backend(url, sleeps).generate(PROMPT, 4)
+    assert sleeps == []
+    script.answers = [{"status": 401, "body": {"error": "bad key"}}]
+    with caplog.at_level(logging.DEBUG), pytest.raises(BenchError, match="HTTP 401") as info:
+        backend(url, api_key_env="BENCH_TEST_KEY").generate(PROMPT, 4)
+    assert KEY not in str(info.value) and KEY not in caplog.text
+
+
+def test_missing_key_variable_names_the_variable_only(monkeypatch) -> None:
+    monkeypatch.delenv("BENCH_TEST_KEY", raising=False)
+    with pytest.raises(BenchError, match="BENCH_TEST_KEY"):
+        backend("http://127.0.0.1:1/v1", api_key_env="BENCH_TEST_KEY")
+    with pytest.raises(BenchError, match="base_url"):
+        OpenAIBackend(llm_cfg(backend="openai"))
+
+
+def test_empty_and_garbage_answers_become_retries_then_a_forfeit_and_play_goes_on(server) -> None:
+    url, script = server
+    script.answers = [ok(""), ok("I think so"), ok(""), {"status": 503}, {"status": 503}]
+    tally = Tally()
+    player = IclPlayer("icl", backend(url, max_attempts=2), PromptBuilder(templates()), "",
+                       PlaySettings(mode="generate", max_retries=2), tally)
+    board = chess.Board()
+    first = player.play(board)  # three empty or moveless answers: a forfeit
+    assert first.forfeit and first.illegal == 3 and first.move in board.legal_moves
+    board.push(first.move)
+    second = player.play(board)  # a 503 retried, then a second 503 ends the request: a forfeit
+    assert second.forfeit and second.move in board.legal_moves
+    board.push(second.move)
+    legal = board.san(next(iter(board.legal_moves)))
+    script.answers = [ok(f"I play {legal}.")]
+    third = player.play(board)
+    assert not third.forfeit and board.san(third.move) == legal
+    snap = tally.snapshot()
+    assert (snap["moves"], snap["forfeits"], snap["backend_errors"], snap["illegal"]) == (3, 2, 1, 3)
+
+
+@pytest.mark.slow
+def test_transformers_serve_plays_moves(smol_dir: Path) -> None:
+    """A real OpenAI-compatible server (`transformers serve`, extra transformers[serving]) on loopback."""
+    pytest.importorskip("fastapi")
+    port = free_port()
+    exe = Path(sys.executable).with_name("transformers")
+    proc = subprocess.Popen([str(exe), "serve", str(smol_dir), "--host", "127.0.0.1", "--port", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    try:
+        deadline = time.time() + 180
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2).read()
+                break
+            except OSError:
+                if time.time() > deadline or proc.poll() is not None:
+                    pytest.fail("transformers serve did not come up")
+                time.sleep(1)
+        url = f"http://127.0.0.1:{port}/v1"
+        for endpoint in ("chat", "completions"):
+            be = OpenAIBackend(llm_cfg(backend="openai", base_url=url, model=str(smol_dir), endpoint=endpoint,
+                                       timeout_s=120, parameters=134_515_008))
+            tally = Tally()
+            player = IclPlayer("icl", be, PromptBuilder(templates(), show_legal=True), "",
+                               PlaySettings(mode="generate", max_retries=1), tally)
+            board = chess.Board()
+            for _ in range(2):
+                result = player.play(board)
+                assert result.move in board.legal_moves and result.tokens_in > 20 and result.flops > 0
+                board.push(result.move)
+            assert tally.snapshot()["backend_errors"] == 0 and be.stats["failed_requests"] == 0
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
