@@ -139,7 +139,8 @@ class MctsLearner:
                 "mates": t["mates"], "draws_by_rule": t["draws_by_rule"],
                 "adjudicated": t["adjudicated"], "adjudication": self.cfg.adjudication,
                 "max_plies": self.cfg.max_plies,
-                "resign_checks": t["resign_checks"], "resign_false_positives": t["resign_false_positives"],
+                "resigned": t["resigned"], "resign_checks": t["resign_checks"],
+                "resign_false_positives": t["resign_false_positives"],
             },
         }
 
