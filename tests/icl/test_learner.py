@@ -1,0 +1,160 @@
+"""The icl learner on a tiny random model: training games, frozen histories, records, resume; engine feedback;
+and end-to-end runs of the harness (one over HTTP, scanned for the API key)."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Any
+
+import chess
+import pytest
+import torch
+
+from bench.compute import ComputeMeter
+from bench.errors import BenchError
+from bench.learners import LearnerContext
+from bench.learners.icl.feedback import worst_moves
+from bench.learners.icl.learner import TRAIN_PGN, IclLearner
+from bench.players import open_engine
+from bench.results import RunDir
+from bench.run import run
+from tests.conftest import compose_config
+from tests.icl.test_http import KEY, server  # noqa: F401 (the loopback server fixture)
+
+
+def icl_cfg(model: Path, *overrides: str) -> Any:
+    return compose_config(["learner=icl", "ladder=quick", "eval=quick", "progress=false", f"llm.model={model}",
+                           "learner.max_plies=12", *overrides])
+
+
+def learner(cfg: Any, run_dir: Path | None = None, meter: ComputeMeter | None = None) -> IclLearner:
+    context = LearnerContext(meter=meter or ComputeMeter(), seed=3, runtime=cfg.runtime, stockfish=cfg.stockfish,
+                             rungs=list(cfg.ladder.rungs), llm=cfg.llm, run_dir=run_dir)
+    return IclLearner(cfg.learner, context)
+
+
+def test_improve_plays_a_game_into_the_context_and_reports_compute(tiny_dir: Path, tmp_path: Path) -> None:
+    meter = ComputeMeter()
+    lrn = learner(icl_cfg(tiny_dir), tmp_path, meter)
+    before = lrn.make_player()
+    assert before.history == ""
+    lrn.improve()
+    lrn.improve()
+    records = lrn.memory.records
+    assert [r.color for r in records] == ["White", "Black"] and all(r.plies <= 12 for r in records)
+    assert meter.spent("games") == 2
+    train = lrn.train_tally.snapshot()
+    assert meter.spent("tokens") == train["tokens_in"] + train["tokens_out"] > 0
+    assert meter.infer_flops == pytest.approx(2 * lrn.backend.parameters * train["tokens_run"])
+    assert train["moves"] == sum((r.plies + (r.color == "White")) // 2 for r in records)
+    after = lrn.make_player()
+    assert after.history.count("Game ") == 2 and records[0].moves in after.history
+    assert before.history == ""  # a player's history is frozen when it is made
+    assert (tmp_path / TRAIN_PGN).read_text().count("[Event \"icl training\"]") == 2
+    lrn.close()
+
+
+def test_eval_info_reports_the_context_and_the_evaluation_then_resets(tiny_dir: Path) -> None:
+    lrn = learner(icl_cfg(tiny_dir))
+    lrn.improve()
+    player = lrn.make_player()
+    board = chess.Board()
+    for _ in range(3):
+        board.push(player.play(board).move)
+    info = lrn.eval_info()
+    assert info["games_played"] == 1 and info["games_in_context"] == 1 and info["history_tokens"] > 0
+    assert info["eval"]["moves"] == 3 and info["eval"]["forfeits"] == 0 and info["eval"]["tokens_in"] > 0
+    assert info["train"]["moves"] > 0 and info["mode"] == "score" and info["parameters"] == lrn.backend.parameters
+    assert lrn.eval_info()["eval"]["moves"] == 0
+    lrn.close()
+
+
+def test_state_dict_round_trip_through_torch_save(tiny_dir: Path) -> None:
+    cfg = icl_cfg(tiny_dir, "learner.context_tokens=2000")
+    lrn = learner(cfg)
+    lrn.improve()
+    lrn.improve()
+    buffer = io.BytesIO()
+    torch.save(lrn.state_dict(), buffer)
+    again = learner(cfg)
+    again.load_state_dict(torch.load(io.BytesIO(buffer.getvalue()), weights_only=True))
+    assert again.games == 2 and again.memory.records == lrn.memory.records
+    assert again.make_player().history == lrn.make_player().history
+    again.improve()  # continues with the third training game (colours alternate: White again)
+    assert again.memory.records[-1].index == 3 and again.memory.records[-1].color == "White"
+    lrn.close()
+    again.close()
+
+
+def test_context_budget_drops_old_games(tiny_dir: Path) -> None:
+    lrn = learner(icl_cfg(tiny_dir, "learner.context_tokens=120"))
+    for _ in range(3):
+        lrn.improve()
+    info = lrn.memory.info()
+    assert info["games_played"] == 3 and info["games_in_context"] < 3 and info["history_tokens"] <= 120
+    lrn.close()
+
+
+def test_bad_settings_are_one_clear_error(tiny_dir: Path) -> None:
+    with pytest.raises(BenchError, match="learner.mode"):
+        learner(icl_cfg(tiny_dir, "learner.mode=think"))
+    with pytest.raises(BenchError, match="opponent"):
+        learner(icl_cfg(tiny_dir, "learner.opponent=nobody")).improve()
+    with pytest.raises(BenchError, match="context_tokens"):
+        learner(icl_cfg(tiny_dir, "learner.context_tokens=100000"))
+    with pytest.raises(BenchError, match="cannot score"):
+        learner(compose_config(["learner=icl", "ladder=quick", "llm=openai", "llm.base_url=http://127.0.0.1:9/v1"]))
+
+
+@pytest.mark.stockfish
+def test_engine_feedback_names_the_blunder_and_the_best_move() -> None:
+    board = chess.Board()
+    moves = [board.push_san(san) for san in ("e4", "e5", "Qh5", "Nc6", "Bc4", "Nf6", "Qxf7#")]
+    with open_engine() as engine:
+        mistakes, calls = worst_moves(engine, moves, chess.BLACK, nodes=5000, count=3, min_drop_cp=100)
+    assert calls >= 3
+    assert mistakes and mistakes[0].played == "Nf6" and mistakes[0].move_number == "3..."
+    assert mistakes[0].best in ("g6", "Qe7", "Qf6") and mistakes[0].drop_cp >= 5000
+
+
+@pytest.mark.stockfish
+def test_training_against_a_stockfish_rung_with_feedback(tiny_dir: Path) -> None:
+    meter = ComputeMeter()
+    lrn = learner(icl_cfg(tiny_dir, "learner.opponent=eps40", "learner.feedback=engine", "learner.max_plies=30"),
+                  meter=meter)
+    lrn.improve()
+    record = lrn.memory.records[0]
+    assert record.opponent == "eps40" and meter.verifier_calls == lrn.feedback_calls > 0
+    assert record.mistakes and all(m.drop_cp >= 100 for m in record.mistakes)  # a random-weight model blunders
+    assert "Your worst moves" in lrn.make_player().history
+    lrn.close()
+
+
+@pytest.mark.stockfish
+def test_run_writes_an_elo_per_history_size(tiny_dir: Path, tmp_path: Path) -> None:
+    cfg = icl_cfg(tiny_dir, "budget.unit=games", "budget.amount=2", "budget.points=[1,2]", "eval.games=2",
+                  "eval.max_plies=16", "eval.concurrency=2")
+    run(cfg, run_dir=tmp_path / "run")
+    records = RunDir(tmp_path / "run").read_metrics()
+    assert [r["learner_info"]["games_in_context"] for r in records] == [0, 1, 2]
+    for r in records:
+        assert r["games"] == 2 and r["learner_info"]["eval"]["moves"] > 0 and r["compute"]["infer_flops"] >= 0
+    assert records[-1]["samples"]["games"] == 2 and records[-1]["samples"]["tokens"] > 0
+
+
+@pytest.mark.stockfish
+def test_api_key_never_reaches_the_run_directory(server, tmp_path: Path, monkeypatch) -> None:  # noqa: F811
+    url, script = server
+    monkeypatch.setenv("BENCH_TEST_KEY", KEY)
+    cfg = compose_config(["learner=icl", "ladder=quick", "eval=quick", "progress=false", "llm=openai",
+                          f"llm.base_url={url}", "llm.api_key_env=BENCH_TEST_KEY", "llm.parameters=1000",
+                          "learner.mode=generate", "learner.max_plies=6", "budget.unit=games", "budget.amount=1",
+                          "budget.points=[1]", "eval.games=2", "eval.max_plies=8"])
+    run(cfg, run_dir=tmp_path / "run")
+    assert script.requests and all(r["headers"]["Authorization"] == f"Bearer {KEY}" for r in script.requests)
+    files = [p for p in (tmp_path / "run").rglob("*") if p.is_file()]
+    assert any(p.name == "metrics.jsonl" for p in files) and any(p.name == TRAIN_PGN for p in files)
+    for path in files:
+        assert KEY.encode() not in path.read_bytes(), path
+    assert "BENCH_TEST_KEY" in (tmp_path / "run" / "config.yaml").read_text()
