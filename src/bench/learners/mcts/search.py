@@ -35,22 +35,7 @@ class SearchNode:
     )
 
     def __init__(self, board: chess.Board, reps: int) -> None:
-        self.board = board
-        self.key = board._transposition_key()
-        self.reps = reps
-        self.moves, self.indices = legal_moves_and_indices(board)
-        self.priors: np.ndarray | None = None
-        self.child_n = np.zeros(len(self.moves))
-        self.child_w = np.zeros(len(self.moves))
-        self.children: list[SearchNode | None] = [None] * len(self.moves)
-        self.visits = 0
-        self.value = 0.0
-        self.terminal: float | None = None
-        if not self.moves:
-            self.terminal = -1.0 if board.is_check() else 0.0
-        elif reps >= 2 or board.halfmove_clock >= 100 or board.is_insufficient_material():
-            self.terminal = 0.0
-        self.proven: float | None = self.terminal
+        node_init(self, board, board._transposition_key(), reps)
 
     @classmethod
     def root(cls, board: chess.Board) -> "SearchNode":
