@@ -1,0 +1,18 @@
+"""`python -m bench.report RUN_OR_SWEEP_DIRS... --out DIR`: from run directories to the benchmark's answer.
+
+Data flows one way: the report reads run directories (config.yaml, metrics.jsonl, games.pgn) and the ladder's
+calibration file, never a learner. Modules, in the order a reader follows them:
+
+  loading.py   find runs under the given paths, read their records, group seeds into configurations
+  series.py    per-run and per-configuration curves (Elo against a record field), compute frontiers
+  claims.py    Elo thresholds, first-reach samples and FLOPs with intervals, ratios, the seed claims
+  costs.py     the seeds' cost model: tokens and FLOPs to dollars (conf/report/default.yaml)
+  plots.py     the PNGs (matplotlib Agg)
+  tables.py    tables as plain data, rendered to Markdown and HTML
+  html.py      the self-contained index.html (plots embedded, every run string escaped)
+  build.py     build_report(): load, compute, plot, write index.html, report.md and the PNGs
+"""
+
+from bench.report.build import build_report
+
+__all__ = ["build_report"]

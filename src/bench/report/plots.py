@@ -1,0 +1,253 @@
+"""The report's PNGs, drawn with matplotlib's Agg backend through `Figure` objects (no pyplot state).
+
+Every plot function takes the runs and an output path, and returns the path written, or None when the runs
+hold no data for it. Run strings reach the plots only as legend labels, through `_short`, which escapes `$` so
+mathtext never parses them.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+from matplotlib.axes import Axes  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+from bench.report.loading import Run, configurations, flatten  # noqa: E402
+from bench.report.series import FIELD_LABELS, Curve, Point, configuration_curve, frontier, run_points  # noqa: E402
+
+COLOURS = {"mcts": "#1f77b4", "rlvr": "#d62728", "icl": "#2ca02c", "random": "#7f7f7f"}
+OTHER_COLOURS = ["#9467bd", "#8c564b", "#e377c2", "#bcbd22", "#17becf", "#ff7f0e"]
+STYLES = ["-", "--", "-.", ":"]
+MARKERS = ["o", "s", "D", "^", "v", "P", "X"]
+RC = {"text.usetex": False, "font.size": 9, "axes.grid": True, "grid.alpha": 0.3}
+SAMPLE_FIELDS = ["samples.games", "samples.rollouts", "samples.tasks", "samples.tokens"]
+
+
+def colour(learner: str) -> str:
+    if learner in COLOURS:
+        return COLOURS[learner]
+    return OTHER_COLOURS[sum(map(ord, learner)) % len(OTHER_COLOURS)]
+
+
+def _short(text: str, limit: int = 60) -> str:
+    """A legend label from run text: shortened, with `$` escaped so mathtext never parses it."""
+    text = text if len(text) <= limit else text[: limit - 1] + "…"
+    return text.replace("$", r"\$")
+
+
+def _save(fig: Figure, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, format="png", dpi=110, metadata={"Software": None})
+    return path
+
+
+def _floor_line(ax: Axes, runs: list[Run]) -> None:
+    """The random mover's mean Elo as a grey line with the envelope of its intervals."""
+    pts = [p for run in runs if run.learner == "random" for p in run_points(run, "eval_index")]
+    if not pts:
+        return
+    elo = sum(p.elo for p in pts) / len(pts)
+    lows = [p.low for p in pts if math.isfinite(p.low)]
+    highs = [p.high for p in pts if math.isfinite(p.high)]
+    ax.axhline(elo, color=COLOURS["random"], lw=1.2, ls=":", label=f"random mover ({elo:.0f})")
+    if lows and highs:
+        ax.axhspan(sum(lows) / len(lows), sum(highs) / len(highs), color=COLOURS["random"], alpha=0.08)
+
+
+def _draw_curves(ax: Axes, curves: list[Curve], log_x: bool) -> int:
+    """Mean line per configuration with its 95% envelope band and thin seed lines; returns curves drawn."""
+    drawn = 0
+    per_learner: dict[str, int] = defaultdict(int)
+    for curve in curves:
+        pts = [p for p in curve.points if p.x > 0 or not log_x]
+        if not pts:
+            continue
+        k = per_learner[curve.learner]
+        per_learner[curve.learner] += 1
+        c = colour(curve.learner)
+        xs = [p.x for p in pts]
+        lows = [p.low if math.isfinite(p.low) else p.elo for p in pts]
+        highs = [p.high if math.isfinite(p.high) else p.elo for p in pts]
+        ax.fill_between(xs, lows, highs, color=c, alpha=0.12, lw=0)
+        seeds = len(curve.seeds)
+        label = _short(curve.label) + (f" ({seeds} seeds)" if seeds > 1 else "")
+        ax.plot(xs, [p.elo for p in pts], color=c, ls=STYLES[k % len(STYLES)], marker=MARKERS[k % len(MARKERS)],
+                ms=3.5, lw=1.6, label=label)
+        if seeds > 1:
+            for seed in curve.seeds:
+                sp = [p for p in seed if p.x > 0 or not log_x]
+                ax.plot([p.x for p in sp], [p.elo for p in sp], color=c, lw=0.6, alpha=0.45)
+        for p in pts:
+            if p.edge:
+                ax.plot([p.x], [p.elo], marker="^" if p.edge == "above_top" else "v", color=c, ms=8, mfc="none")
+        drawn += 1
+    return drawn
+
+
+def _curves(runs: list[Run], field: str, learners: set[str] | None = None) -> list[Curve]:
+    out = []
+    for group in configurations(runs).values():
+        if learners is not None and group[0].learner not in learners:
+            continue
+        curve = configuration_curve(group, field)
+        if curve is not None and curve.points:
+            out.append(curve)
+    return out
+
+
+def _finish(ax: Axes, field: str, log_x: bool, title: str) -> None:
+    ax.set_xlabel(FIELD_LABELS.get(field, field) + (" (log scale)" if log_x else ""))
+    ax.set_ylabel("Elo (ladder scale, 95% band)")
+    ax.set_title(title)
+    if log_x:
+        ax.set_xscale("log")
+    ax.legend(fontsize=7, loc="best")
+
+
+def plot_elo_vs(runs: list[Run], field: str, path: Path, title: str, log_x: bool = True,
+                with_frontier: bool = False) -> Path | None:
+    """Elo against one record field for every configuration; optionally each learner's compute frontier."""
+    curves = _curves(runs, field)
+    if not any(p.x > 0 or not log_x for c in curves for p in c.points):
+        return None
+    with matplotlib.rc_context(RC):
+        fig = Figure(figsize=(7.5, 4.8), layout="constrained")
+        ax = fig.subplots()
+        _draw_curves(ax, curves, log_x)
+        if with_frontier:
+            for learner in sorted({c.learner for c in curves} - {"random"}):
+                env = frontier([c for c in curves if c.learner == learner], positive_only=log_x)
+                if len(env) >= 1:
+                    xs, ys = zip(*env)
+                    ax.step(xs, ys, where="post", color=colour(learner), lw=3, alpha=0.35,
+                            label=f"{learner} frontier")
+        _floor_line(ax, runs)
+        _finish(ax, field, log_x, title)
+        return _save(fig, path)
+
+
+def plot_elo_vs_samples(runs: list[Run], path: Path) -> Path | None:
+    """One panel per sample kind that some learning run counts (games, rollouts, tasks, tokens)."""
+    fields = [f for f in SAMPLE_FIELDS if any(p.x > 0 for c in _curves(runs, f) for p in c.points)]
+    if not fields:
+        return None
+    with matplotlib.rc_context(RC):
+        fig = Figure(figsize=(6.0 * min(2, len(fields)), 4.2 * math.ceil(len(fields) / 2)), layout="constrained")
+        axes = fig.subplots(math.ceil(len(fields) / 2), min(2, len(fields)), squeeze=False).ravel()
+        for ax, field in zip(axes, fields):
+            _draw_curves(ax, _curves(runs, field), log_x=True)
+            _floor_line(ax, runs)
+            _finish(ax, field, True, f"Elo vs {FIELD_LABELS.get(field, field)}")
+        for ax in axes[len(fields):]:
+            ax.set_visible(False)
+        return _save(fig, path)
+
+
+def _without(config: dict[str, Any], dropped: tuple[str, ...]) -> str:
+    flat = flatten(config)
+    return json.dumps({k: v for k, v in flat.items() if not any(k == d or k.startswith(d + ".") for d in dropped)},
+                      sort_keys=True, default=str)
+
+
+def checkpoint_groups(runs: list[Run]) -> dict[tuple[str, str], list[Point]]:
+    """mcts evaluations grouped by fixed checkpoint: a `learner_info.checkpoint` when records carry one, else the
+    same training configuration, seed and evaluation index. Keys are (identity, legend label); x is
+    `learner_info.eval_simulations`."""
+    groups: dict[tuple[str, str], list[Point]] = defaultdict(list)
+    dropped = ("learner.eval_simulations", "run_dir", "progress", "resume", "runtime", "eval.concurrency",
+               "stockfish", "hydra")
+    for run in runs:
+        if run.learner != "mcts":
+            continue
+        base = _without(run.config, dropped)
+        for point in run_points(run, "learner_info.eval_simulations"):
+            record = next(r for r in run.records if int(r.get("eval_index", 0)) == point.eval_index)
+            checkpoint = (record.get("learner_info") or {}).get("checkpoint")
+            if checkpoint:
+                key = (str(checkpoint), _short(str(checkpoint)))
+            else:
+                key = (f"{base}|{run.seed}|{point.eval_index}", f"seed {run.seed}, after eval {point.eval_index}")
+            groups[key].append(point)
+    return groups
+
+
+def plot_train_vs_test(runs: list[Run], path: Path) -> Path | None:
+    """Left: mcts Elo against evaluation simulations per fixed checkpoint. Right: icl Elo against context tokens."""
+    mcts = checkpoint_groups(runs)
+    icl = [(run, run_points(run, "learner_info.history_tokens")) for run in runs if run.learner == "icl"]
+    icl = [(run, pts) for run, pts in icl if pts]
+    if not mcts and not icl:
+        return None
+    with matplotlib.rc_context(RC):
+        fig = Figure(figsize=(12, 4.5), layout="constrained")
+        left, right = fig.subplots(1, 2)
+        labelled = 0
+        for k, ((_, label), pts) in enumerate(sorted(mcts.items())):
+            pts = sorted(pts, key=lambda p: p.x)
+            lows = [p.low if math.isfinite(p.low) else p.elo for p in pts]
+            highs = [p.high if math.isfinite(p.high) else p.elo for p in pts]
+            traced = len({p.x for p in pts}) > 1
+            left.errorbar([p.x for p in pts], [p.elo for p in pts],
+                          yerr=[[p.elo - lo for p, lo in zip(pts, lows)], [hi - p.elo for p, hi in zip(pts, highs)]],
+                          color=colour("mcts"), alpha=0.35 + 0.65 * (k + 1) / len(mcts), marker=MARKERS[k % 7],
+                          ms=4, capsize=2, lw=1.2 if traced else 0, elinewidth=0.8,
+                          label=label if traced and labelled < 10 else None)
+            labelled += traced
+        left.set_xscale("log", base=2)
+        left.set_xlabel(FIELD_LABELS["learner_info.eval_simulations"] + " (log scale)")
+        left.set_ylabel("Elo (95% interval)")
+        left.set_title("mcts: test-time search for fixed checkpoints")
+        if not mcts:
+            left.text(0.5, 0.5, "no mcts runs", ha="center", transform=left.transAxes)
+        elif not labelled:
+            left.text(0.5, 0.02, "each checkpoint evaluated at one simulation count: sweep learner.eval_simulations",
+                      ha="center", fontsize=7, transform=left.transAxes)
+        else:
+            left.legend(fontsize=7)
+        for k, (run, pts) in enumerate(icl):
+            memory = str((run.final.get("learner_info") or {}).get("memory", "context"))
+            xs = [p.x for p in pts]
+            right.fill_between(xs, [p.low if math.isfinite(p.low) else p.elo for p in pts],
+                               [p.high if math.isfinite(p.high) else p.elo for p in pts], color=colour("icl"),
+                               alpha=0.1, lw=0)
+            right.plot(xs, [p.elo for p in pts], color=colour("icl"), ls=STYLES[k % 4], marker=MARKERS[k % 7], ms=3.5,
+                       label=_short(f"{run.label} seed {run.seed} memory={memory}"))
+        right.set_xlabel(FIELD_LABELS["learner_info.history_tokens"])
+        right.set_ylabel("Elo (95% band)")
+        right.set_title("icl: Elo against context")
+        if icl:
+            right.legend(fontsize=7)
+        else:
+            right.text(0.5, 0.5, "no icl runs", ha="center", transform=right.transAxes)
+        return _save(fig, path)
+
+
+PLOTS = {
+    "elo_vs_flops.png": lambda runs, p: plot_elo_vs(runs, "learning_flops", p, "Elo against training compute, with "
+                                                    "each learner's compute frontier", with_frontier=True),
+    "elo_vs_samples.png": plot_elo_vs_samples,
+    "elo_vs_wall.png": lambda runs, p: plot_elo_vs(runs, "compute.wall_s", p, "Elo against learner wall-clock"),
+    "test_time.png": plot_train_vs_test,
+}
+"""File name -> plot function(runs, path); the report writes them in this order."""
+
+CAPTIONS = {
+    "elo_vs_flops.png": "Elo against training FLOPs (training plus the learner's own inference while learning; log "
+                        "x). One curve per configuration: seeds' mean Elo with the envelope of their 95% intervals, thin "
+                        "lines per seed; the wide pale step is each learner's compute frontier (best Elo reached at or "
+                        "below each FLOP count, across configurations). Triangles mark Elo bounds off the ladder. "
+                        "Evaluations before learning (0 FLOPs) cannot sit on a log axis and are left out.",
+    "elo_vs_samples.png": "Elo against samples, each learner in the units it counts: games (mcts self-play, icl games in "
+                          "context), rollouts and tasks (rlvr), tokens (rlvr moves, icl LM tokens).",
+    "elo_vs_wall.png": "Elo against the learner's wall-clock seconds (evaluation time excluded).",
+    "test_time.png": "Train-time vs test-time compute: mcts Elo against search simulations at evaluation, for fixed "
+                     "checkpoints (same training configuration, seed and evaluation point); icl Elo against the tokens "
+                     "of past games in its context.",
+}

@@ -1,0 +1,80 @@
+"""A small synthetic results tree whose claims table can be computed by hand (see test_claims.py)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+HOSTILE = '<script>alert("x")</script>&"\'><img src=x onerror=alert(1)>$\\frac{1}{0}$'
+"""Text a run might carry (config strings, PGN headers, model outputs) that must never become markup."""
+
+LADDER = {"name": "quick", "calibration": "quick.calibration.json", "stockfish": "Stockfish 15.1"}
+
+
+def record(index: int, elo: float, half: float, compute: dict[str, float], samples: dict[str, float],
+           learner: str, seed: int, info: dict[str, Any] | None = None, edge: str | None = None) -> dict[str, Any]:
+    return {
+        "eval_index": index, "elo": elo, "elo_ci": [elo - half, elo + half], "elo_se": half / 1.96, "edge": edge,
+        "games": 8, "rungs": {}, "pentanomial": {}, "learner": learner, "seed": seed,
+        "compute": {"train_flops": 0.0, "infer_flops": 0.0, "wall_s": 0.0, "cpu_s": 0.0, "verifier_calls": 0,
+                    **compute},
+        "samples": samples, "budget": {"unit": "games", "spent": 0, "point": 0},
+        "learner_info": info or {}, "ladder": LADDER,
+    }
+
+
+def write_run(path: Path, records: list[dict[str, Any]], config: dict[str, Any], pgn_headers: dict[str, str] | None = None) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    (path / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    (path / "config.yaml").write_text(yaml.safe_dump(config))
+    headers = {"Event": "bench eval 0", "White": "random", "Black": "x", "Result": "1-0", "Opening": "Ruy Lopez",
+               "Rules": "maxplies=160", **(pgn_headers or {})}
+    game = "".join(f'[{k} "{v}"]\n' for k, v in headers.items()) + "\n1. e4 e5 2. Qh5 Nc6 1-0\n\n"
+    (path / "games.pgn").write_text(game * 2)
+    return path
+
+
+def config(learner: str, seed: int, **learner_fields: Any) -> dict[str, Any]:
+    return {"learner": {"name": learner, **learner_fields}, "seed": seed, "run_dir": None, "progress": False,
+            "ladder": {"name": "quick", "rungs": [{"name": "random", "kind": "random"}]},
+            "eval": {"games": 8, "openings": "default", "concurrency": 2}}
+
+
+MCTS_GAMES = [0, 10, 100, 1000]
+MCTS_ELOS = {0: [-600, -450, -150, 100], 1: [-600, -350, -250, 50]}
+MCTS16_ELOS = [-600, -500, -300, -100]
+RLVR_ROLLOUTS = [0, 100, 1000, 10000]
+RLVR_ELOS = {0: [-600, -500, -380, -150], 1: [-600, -550, -420, -180]}
+ICL_GAMES = [0, 2, 4, 8]
+ICL_ELOS = {"context": [-600, -560, -520, -500], "lora": [-600, -550, -500, -480]}
+
+
+def make_tree(root: Path, hostile: bool = False) -> Path:
+    """random (floor -600), mcts (2 seeds at 64 simulations, 1 at 16), rlvr (2 seeds), icl (context, lora)."""
+    sweep = root / "multirun" / "2026-01-01_00-00-00"
+    n = 0
+    for seed in (0, 1):
+        recs = [record(i, -600, 150, {"wall_s": i}, {"games": i}, "random", seed) for i in range(2)]
+        write_run(sweep / f"{n}_random_seed{seed}", recs, config("random", seed)); n += 1
+    for sims, elos_by_seed in ((64, MCTS_ELOS), (16, {0: MCTS16_ELOS})):
+        for seed, elos in elos_by_seed.items():
+            recs = [record(i, e, 100, {"train_flops": g * 5e8, "infer_flops": g * 5e8, "wall_s": g / 10},
+                           {"games": g, "positions": g * 80}, "mcts", seed, {"eval_simulations": sims})
+                    for i, (g, e) in enumerate(zip(MCTS_GAMES, elos))]
+            write_run(sweep / f"{n}_mcts_seed{seed}", recs, config("mcts", seed, eval_simulations=sims)); n += 1
+    for seed, elos in RLVR_ELOS.items():
+        recs = [record(i, e, 100, {"train_flops": r * 1e8, "wall_s": r / 100},
+                       {"rollouts": r, "tasks": r / 16, "tokens": r * 30}, "rlvr", seed)
+                for i, (r, e) in enumerate(zip(RLVR_ROLLOUTS, elos))]
+        write_run(sweep / f"{n}_rlvr_seed{seed}", recs, config("rlvr", seed)); n += 1
+    for memory, elos in ICL_ELOS.items():
+        label = HOSTILE if hostile and memory == "context" else "game history"
+        recs = [record(i, e, 120, {"infer_flops": g * 1e12, "wall_s": g * 30}, {"games": g, "tokens": g * 1000},
+                       "icl", 0, {"memory": memory, "history_tokens": g * 900, "note": label})
+                for i, (g, e) in enumerate(zip(ICL_GAMES, elos))]
+        headers = {"White": HOSTILE, "Opening": HOSTILE} if hostile else None
+        write_run(sweep / f"{n}_icl_seed0", recs, config("icl", 0, memory=memory, prompt=label), headers); n += 1
+    return sweep
