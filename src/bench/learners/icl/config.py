@@ -89,7 +89,7 @@ class IclConfig(LearnerConfig):
     max_answer_tokens: int = 12
     """Generate mode: tokens the model may write per answer."""
     prompts: PromptConfig = field(default_factory=PromptConfig)
-    """Templates, from conf/prompts/ (`learner/prompts@learner.prompts=NAME` picks another file)."""
+    """Templates from conf/prompts/ (default.yaml; `prompts@learner.prompts=coach` picks another file)."""
 
 
 @dataclass
