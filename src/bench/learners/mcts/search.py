@@ -12,6 +12,7 @@ mate is chosen over a more visited move. Dirichlet noise goes on the root's prio
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from dataclasses import dataclass
 from typing import Protocol, Sequence
@@ -233,10 +234,12 @@ class BatchedSearch:
         fpu = self.cfg.fpu
         while node.expanded and node.proven is None or node is root:
             n = node.child_n
-            total = node.visits
-            q = np.where(n > 0, node.child_w / np.maximum(n, 1e-9), fpu)
-            scores = q + c * node.priors * (np.sqrt(max(total, 1)) / (1.0 + n))
-            a = int(np.argmax(scores))
+            if fpu == 0.0:  # an unvisited edge has w = 0, so w / max(n, 1) is already the first-play value
+                q = node.child_w / np.maximum(n, 1.0)
+            else:
+                q = np.where(n > 0, node.child_w / np.maximum(n, 1e-9), fpu)
+            scores = q + node.priors * ((c * math.sqrt(max(node.visits, 1))) / (1.0 + n))
+            a = int(scores.argmax())
             child = node.child(a, counts, keys)
             keys.append(child.key)
             path.append(child)
