@@ -17,7 +17,7 @@ from bench.learners.rlvr.config import GeneratorConfig, GrpoConfig, PolicyConfig
 from bench.learners.rlvr.tasks import load_task_file
 
 TASKS = 16
-STEPS = 30
+STEPS = 20
 
 
 def solve_rate(learner: RlvrLearner, tasks: list) -> float:
@@ -37,7 +37,7 @@ def test_grpo_learns_mate_in_one(tmp_path: Path) -> None:
     path.write_text("\n".join(lines[:TASKS]) + "\n")
     cfg = OmegaConf.structured(RlvrConfig(
         policy=PolicyConfig(blocks=1, channels=16),
-        grpo=GrpoConfig(tasks_per_step=16, group_size=8, lr=5e-3, epochs=2, entropy_coef=0.0),
+        grpo=GrpoConfig(tasks_per_step=16, group_size=16, lr=5e-3, epochs=2, entropy_coef=0.0),
         pool=PoolConfig(fixed=True),
         generators=[GeneratorConfig(name="m1", source="file", path=str(path), verifier="mate", horizon=1)],
     ))
@@ -54,9 +54,10 @@ def test_grpo_learns_mate_in_one(tmp_path: Path) -> None:
         after = solve_rate(learner, tasks)
         print(f"mate-in-one greedy solve rate {before:.3f} -> {after:.3f} over {STEPS} steps "
               f"({time.perf_counter() - start:.1f}s, {meter.samples['rollouts']:.0f} rollouts)")
+        # seed 0: 0.0 -> 0.5 (tasks where none of the 16 rollouts ever mates get no signal: GRPO needs pass@G > 0)
         assert before <= 0.2
-        assert after >= before + 0.4
+        assert after >= before + 0.3
         assert meter.verifier_calls == 0  # mate is verified by the rules alone
-        assert meter.samples["tokens"] == meter.samples["rollouts"] == STEPS * 16 * 8
+        assert meter.samples["tokens"] == meter.samples["rollouts"] == STEPS * 16 * 16
     finally:
         learner.close()

@@ -293,5 +293,6 @@ class RlvrLearner:
         self.reward_by_generator = {k: list(v) for k, v in state.get("reward_by_generator", {}).items()}
 
     def close(self) -> None:
+        self.rollouts.close()
         self.opponents.close()
         self.verifiers.close()

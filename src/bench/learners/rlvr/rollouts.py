@@ -7,7 +7,9 @@ engine process per worker, kept open across steps and driven in parallel by thre
 from __future__ import annotations
 
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from collections import Counter
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
@@ -19,7 +21,6 @@ from bench.encoding import COMPACT_WORDS, compact_boards, expand_compact, legal_
 from bench.errors import BenchError
 from bench.learners.rlvr.tasks import Task
 from bench.learners.rlvr.verifiers import Finished, Verifiers, stops_after_last_move
-from bench.network import NUM_MOVES, masked_log_softmax
 from bench.players import EngineSettings, Player, RandomPlayer, StockfishPlayer
 
 
@@ -136,10 +137,61 @@ class _Rollout:
     learner: chess.Color
     moves: int = 0
     done: bool = False
+    seen: Counter = field(default_factory=Counter)
+    """Transposition keys of the positions so far: repetitions without walking the move stack."""
+    legal: tuple[list[chess.Move], np.ndarray] | None = None
+    """The legal moves (and policy indices) of the current position when the learner is to move."""
+
+    def pushed(self) -> int:
+        """Record the new position; returns how often it occurred before."""
+        key = self.board._transposition_key()
+        self.seen[key] += 1
+        return self.seen[key] - 1
+
+    def over(self, repeated: int, learner_to_move: bool) -> bool:
+        """The game is over by the rules (as `board.outcome(claim_draw=False)`), generating legal moves once."""
+        board = self.board
+        if learner_to_move:
+            self.legal = legal_moves_and_indices(board)
+            no_moves = not self.legal[0]
+        else:
+            no_moves = not any(board.generate_legal_moves())
+        return no_moves or repeated >= 4 or board.halfmove_clock >= 150 or board.is_insufficient_material()
+
+
+def sample_legal(
+    logits: torch.Tensor, legal: Sequence[np.ndarray], temperature: float, generator: torch.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """Sample one legal move index per row from softmax(logits / T) over that row's legal indices only.
+
+    Works on a padded [N, max legal] gather instead of the full 4,672-wide rows (50x fewer elements), and samples
+    by inverting the cumulative distribution. Returns (policy indices, their log-probabilities).
+    """
+    n, width = len(legal), max(len(x) for x in legal)
+    index = np.zeros((n, width), dtype=np.int64)
+    valid = np.zeros((n, width), dtype=bool)
+    for row, idx in enumerate(legal):
+        index[row, : len(idx)] = idx
+        valid[row, : len(idx)] = True
+    index_t, valid_t = torch.from_numpy(index), torch.from_numpy(valid)
+    sub = logits.gather(1, index_t) / max(temperature, 1e-6)
+    logp = torch.log_softmax(sub.masked_fill(~valid_t, float("-inf")), dim=1)
+    cdf = logp.exp().cumsum(1)
+    u = torch.rand(n, 1, generator=generator) * cdf[:, -1:]
+    pick = torch.searchsorted(cdf, u, right=True).clamp_(max=width - 1)
+    pick = torch.minimum(pick, torch.from_numpy(valid.sum(1) - 1)[:, None])  # float round-off at the top end
+    chosen = logp.gather(1, pick).squeeze(1)
+    return index_t.gather(1, pick).squeeze(1).numpy(), chosen.numpy()
 
 
 class RolloutEngine:
-    """Runs tasks x G rollouts of a policy network in lockstep; learner moves are batched through the net."""
+    """Runs tasks x G rollouts of a policy network in lockstep; learner moves are batched through the net.
+
+    The rollouts are split into two halves stepped alternately: while the network evaluates one half's batch on a
+    worker thread (torch releases the GIL), this thread does the other half's chess work (moves, replies, legal
+    moves, encoding), so Python's move generation hides behind the forward passes. The order of all random draws
+    is fixed, so a seed gives the same rollouts.
+    """
 
     def __init__(
         self,
@@ -149,68 +201,52 @@ class RolloutEngine:
         params_of: Callable[[Task], Any],
         flops_of: Callable[[int, Callable[[], Any]], float],
         device: str = "cpu",
+        pipeline_min: int = 16,
     ) -> None:
         self.net, self.opponents, self.verifiers = net, opponents, verifiers
         self.params_of, self.flops_of, self.device = params_of, flops_of, device
+        self.pipeline_min = pipeline_min
+        self._executor: ThreadPoolExecutor | None = None
 
     @torch.no_grad()
-    def policy_step(
-        self, boards: Sequence[chess.Board], temperature: float, generator: torch.Generator
-    ) -> tuple[list[chess.Move], np.ndarray, list[np.ndarray], np.ndarray, np.ndarray, float]:
-        """Sample one move per board: (moves, compact boards, legal indices, actions, log-probs, forward FLOPs)."""
-        compact = compact_boards(boards)
-        planes = torch.from_numpy(expand_compact(compact)).to(self.device)
-        legal_moves, legal_idx = zip(*(legal_moves_and_indices(b) for b in boards))
-        mask = torch.zeros(len(boards), NUM_MOVES, dtype=torch.bool)
-        rows = torch.repeat_interleave(torch.arange(len(boards)), torch.tensor([len(i) for i in legal_idx]))
-        mask[rows, torch.from_numpy(np.concatenate(legal_idx))] = True
+    def _forward(self, planes: np.ndarray) -> tuple[torch.Tensor, float]:
+        x = torch.from_numpy(planes).to(self.device)
         out: dict[str, torch.Tensor] = {}
 
-        def forward() -> None:
-            out["logits"] = self.net(planes)[0].float().cpu()
+        def run() -> None:
+            out["logits"] = self.net(x)[0].float().cpu()
 
-        flops = self.flops_of(len(boards), forward)
-        logits = out["logits"] / max(temperature, 1e-6)
-        logp = masked_log_softmax(logits, mask)
-        actions = torch.multinomial(logp.exp(), 1, generator=generator).squeeze(1)
-        chosen = logp.gather(1, actions[:, None]).squeeze(1)
-        moves = []
-        for b, (ms, idx) in enumerate(zip(legal_moves, legal_idx)):
-            moves.append(ms[int(np.flatnonzero(idx == int(actions[b]))[0])])
-        return moves, compact, list(legal_idx), actions.numpy(), chosen.numpy(), flops
+        flops = self.flops_of(len(planes), run)
+        return out["logits"], flops
 
-    def run(self, tasks: Sequence[Task], group: int, temperature: float, generator: torch.Generator) -> RolloutBatch:
-        rollouts = []
-        for t, task in enumerate(tasks):
-            start = task.board()
-            over = start.is_game_over(claim_draw=False)  # a file task may start finished: nothing to play
-            for _ in range(group):
-                rollouts.append(_Rollout(t, chess.Board(task.fen), start.turn, done=over))
-        names = {t: self.opponents.resolve(task.opponent) for t, task in enumerate(tasks)}
-        compact, legal, actions, logps, owner = [], [], [], [], []
-        plies = 0
-        flops = 0.0
+    def _half(self, tasks: Sequence[Task], rollouts: Sequence[_Rollout], order: Sequence[int], names: dict[int, str],
+              temperature: float, generator: torch.Generator, record: dict[str, list]) -> Any:
+        """Lockstep loop over some rollouts: yields planes to evaluate, receives (logits, FLOPs) back."""
+        repeats = {i: 0 for i in order}
         while True:
-            active = [i for i, r in enumerate(rollouts) if not r.done]
+            active = [i for i in order if not rollouts[i].done]
             if not active:
-                break
-            boards = [rollouts[i].board for i in active]
-            moves, comp, leg, act, lp, f = self.policy_step(boards, temperature, generator)
-            flops += f
-            compact.append(comp)
-            legal.extend(leg)
-            actions.append(act)
-            logps.append(lp)
-            owner.extend(active)
+                return
+            compact = compact_boards([rollouts[i].board for i in active], [repeats[i] for i in active])
+            logits, flops = yield expand_compact(compact)
+            legal = [rollouts[i].legal for i in active]
+            legal_idx = [idx for _, idx in legal]  # type: ignore[misc]
+            actions, chosen = sample_legal(logits, legal_idx, temperature, generator)
+            record["compact"].append(compact)
+            record["legal"].extend(legal_idx)
+            record["actions"].append(actions)
+            record["logp"].append(chosen)
+            record["owner"].extend(active)
+            record["flops"].append(flops)
             replying: dict[str, list[int]] = {}
-            for i, move in zip(active, moves):
+            for i, (ms, idx), action in zip(active, legal, actions):  # type: ignore[misc]
                 r = rollouts[i]
-                r.board.push(move)
+                r.board.push(ms[int(np.flatnonzero(idx == action)[0])])
                 r.moves += 1
-                plies += 1
+                record["plies"].append(1)
                 task = tasks[r.task_index]
                 last = r.moves >= task.horizon
-                if r.board.is_game_over(claim_draw=False) or (last and stops_after_last_move(task.verifier)):
+                if (last and stops_after_last_move(task.verifier)) or r.over(r.pushed(), learner_to_move=False):
                     r.done = True
                 else:
                     replying.setdefault(names[r.task_index], []).append(i)
@@ -219,25 +255,79 @@ class RolloutEngine:
                 for i, move in zip(idx, replies):
                     r = rollouts[i]
                     r.board.push(move)
-                    plies += 1
-                    if r.board.is_game_over(claim_draw=False) or r.moves >= tasks[r.task_index].horizon:
+                    record["plies"].append(1)
+                    repeats[i] = r.pushed()
+                    if r.moves >= tasks[r.task_index].horizon or r.over(repeats[i], learner_to_move=True):
                         r.done = True
+
+    def _drive(self, halves: list[Any]) -> None:
+        """Alternate the halves: one half's chess work runs while the other half's forward pass is in flight."""
+        if len(halves) == 1:
+            half, value = halves[0], None
+            while True:
+                try:
+                    planes = half.send(value)
+                except StopIteration:
+                    return
+                value = self._forward(planes)
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(1, thread_name_prefix="rlvr-forward")
+        ready: deque[tuple[Any, Any]] = deque((h, None) for h in halves)
+        inflight: tuple[Any, Future] | None = None
+        while ready or inflight:
+            if ready:
+                half, value = ready.popleft()
+                try:
+                    planes = half.send(value)  # chess work, overlapping the forward in flight
+                except StopIteration:
+                    planes = None
+                if inflight is not None:
+                    other, future = inflight
+                    inflight = None
+                    ready.append((other, future.result()))
+                if planes is not None:
+                    inflight = (half, self._executor.submit(self._forward, planes))
+            else:
+                assert inflight is not None
+                other, future = inflight
+                inflight = None
+                ready.append((other, future.result()))
+
+    def run(self, tasks: Sequence[Task], group: int, temperature: float, generator: torch.Generator) -> RolloutBatch:
+        rollouts: list[_Rollout] = []
+        for t, task in enumerate(tasks):
+            for _ in range(group):
+                r = _Rollout(t, chess.Board(task.fen), chess.Board(task.fen).turn)
+                r.pushed()
+                r.done = r.over(0, learner_to_move=True)  # a file task may start finished: nothing to play
+                rollouts.append(r)
+        names = {t: self.opponents.resolve(task.opponent) for t, task in enumerate(tasks)}
+        everyone = list(range(len(rollouts)))
+        parts = [everyone[0::2], everyone[1::2]] if len(rollouts) >= self.pipeline_min else [everyone]
+        records = [{k: [] for k in ("compact", "legal", "actions", "logp", "owner", "flops", "plies")} for _ in parts]
+        self._drive([self._half(tasks, rollouts, part, names, temperature, generator, rec)
+                     for part, rec in zip(parts, records)])
         finished = [
             Finished(tasks[r.task_index], self.params_of(tasks[r.task_index]), tasks[r.task_index].board(), r.board,
                      r.learner, r.moves)
             for r in rollouts
         ]
         rewards, calls = self.verifiers.score(finished)
+        merged = {k: [x for rec in records for x in rec[k]] for k in records[0]}
         return RolloutBatch(
-            compact=np.concatenate(compact) if compact else np.zeros((0, COMPACT_WORDS), dtype=np.uint64),
-            legal=legal,
-            actions=np.concatenate(actions).astype(np.int64) if actions else np.zeros(0, dtype=np.int64),
-            logp_old=np.concatenate(logps).astype(np.float32) if logps else np.zeros(0, dtype=np.float32),
-            rollout_index=np.asarray(owner, dtype=np.int64),
+            compact=np.concatenate(merged["compact"]) if merged["compact"] else np.zeros((0, COMPACT_WORDS), np.uint64),
+            legal=merged["legal"],
+            actions=np.concatenate(merged["actions"]).astype(np.int64) if merged["actions"] else np.zeros(0, np.int64),
+            logp_old=np.concatenate(merged["logp"]).astype(np.float32) if merged["logp"] else np.zeros(0, np.float32),
+            rollout_index=np.asarray(merged["owner"], dtype=np.int64),
             rewards=np.asarray(rewards, dtype=np.float32).reshape(len(tasks), group),
-            plies=plies,
+            plies=len(merged["plies"]),
             verifier_calls=calls,
-            forward_flops=flops,
+            forward_flops=float(sum(merged["flops"])),
             final_fens=[r.board.fen() for r in rollouts],
         )
 
+    def close(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+            self._executor = None
