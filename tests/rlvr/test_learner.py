@@ -145,3 +145,40 @@ def test_stockfish_opponent_and_engine_verifier() -> None:
         assert learner.opponents.players["sf"][0].name == "sf"
     finally:
         learner.close()
+
+
+def test_merge_puts_shards_back_in_task_order() -> None:
+    from bench.learners.rlvr.distributed import merge
+    from bench.learners.rlvr.rollouts import RolloutBatch
+
+    def shard(rewards: list[list[float]], owners: list[int], fens: list[str]) -> RolloutBatch:
+        n = len(owners)
+        return RolloutBatch(np.zeros((n, 14), np.uint64), [np.arange(2)] * n, np.arange(n), np.zeros(n, np.float32),
+                            np.asarray(owners), np.asarray(rewards, np.float32), plies=n, verifier_calls=1,
+                            forward_flops=1.0, final_fens=fens)
+
+    # 3 tasks, G = 2; shard 0 ran tasks 0 and 2, shard 1 ran task 1
+    a = shard([[1, 0], [0.5, 0.5]], [0, 1, 2, 3, 3], ["a0", "a1", "c0", "c1"])
+    b = shard([[0, 1]], [1, 1], ["b0", "b1"])
+    m = merge([a, b], [[0, 2], [1]], 3, 2)
+    assert m.rewards.tolist() == [[1, 0], [0, 1], [0.5, 0.5]]
+    assert m.rollout_index.tolist() == [0, 1, 4, 5, 5, 3, 3]
+    assert m.final_fens == ["a0", "a1", "b0", "b1", "c0", "c1"]
+    assert m.plies == 7 and m.verifier_calls == 2
+
+
+@pytest.mark.slow
+def test_ray_runtime_runs_a_step() -> None:
+    pytest.importorskip("ray")
+    cfg = OmegaConf.structured(RlvrConfig(policy=PolicyConfig(blocks=1, channels=8),
+                                          grpo=GrpoConfig(tasks_per_step=4, group_size=4), generators=RULES_ONLY))
+    runtime = OmegaConf.structured(RuntimeConfig(kind="ray", workers=2))
+    context = LearnerContext(meter=ComputeMeter(), seed=0, runtime=runtime,
+                             stockfish=OmegaConf.structured(StockfishConfig()),
+                             rungs=[OmegaConf.structured(RungConfig(name="random", kind="random"))])
+    learner = RlvrLearner(cfg, context)
+    try:
+        learner.improve()
+        assert context.meter.samples["rollouts"] == 16 and context.meter.infer_flops > 0
+    finally:
+        learner.close()
