@@ -105,6 +105,8 @@ class LlmConfig:
     """Where a converted GGUF model is cached (None: $BENCH_CACHE, else ~/.cache/bench)."""
     threads: int = 0
     """torch threads (embedded) or llama.cpp threads; 0 leaves the library's default."""
+    parallel: int = 2
+    """embedded: forward passes run at once by concurrent players (each on `threads` torch threads)."""
     prefix_cache_entries: int = 4
     """embedded: key/value caches of recent prompts kept for prefix reuse (each up to ~46 kB per token for SmolLM2)."""
     base_url: Optional[str] = None

@@ -196,7 +196,12 @@ class _PrefixCache:
 
 
 class EmbeddedBackend:
-    """A transformers model in this process; thread-safe (calls are serialised)."""
+    """A transformers model in this process, shared by all players: thread-safe.
+
+    Tokenising and the prefix cache are serialised behind a lock; up to `llm.parallel` forward passes run at
+    once (one per concurrent evaluation game, each on `llm.threads` torch threads), which keeps both cores busy
+    without oversubscribing them.
+    """
 
     can_score = True
 
@@ -211,6 +216,8 @@ class EmbeddedBackend:
         self.parameters = int(sum(p.numel() for p in self.model.parameters()))
         self.context_window = int(cfg.context_window or getattr(self.model.config, "max_position_embeddings", 2048))
         self.lock = threading.RLock()
+        self.slots = threading.BoundedSemaphore(max(1, int(cfg.parallel)))
+        """At most `llm.parallel` forward passes at once (torch inference on shared weights is thread-safe)."""
         self.cache = _PrefixCache(int(cfg.prefix_cache_entries))
         self._chat = bool(getattr(self.tokenizer, "chat_template", None))
         self.end_ids = self._end_ids()
@@ -280,11 +287,12 @@ class EmbeddedBackend:
         torch = self.torch
         if not candidates:
             raise ValueError("no candidates to score")
-        with self.lock, torch.inference_mode():
-            ids = self.prompt_ids(prompt)
-            reused, kv = self.cache.lookup(ids)
+        with self.slots, torch.inference_mode():
+            with self.lock:  # the tokenizer and the prefix cache are shared; the forward pass runs outside
+                ids = self.prompt_ids(prompt)
+                reused, kv = self.cache.lookup(ids)
+                cands = [self._ids(c) + (self.end_ids[:1] if end else []) for c in candidates]
             new = ids[reused:]
-            cands = [self._ids(c) + (self.end_ids[:1] if end else []) for c in candidates]
             trie = TokenTrie(cands)
             n, total = len(new), len(new) + len(trie.tokens)
             neg = torch.finfo(torch.float32).min
@@ -308,7 +316,8 @@ class EmbeddedBackend:
             row_of = {-1: 0, **{node: i + 1 for i, node in enumerate(rows)}}
             node_logp = [float(logp[row_of[parent], tok]) for parent, tok in zip(trie.parents, trie.tokens)]
             scores = [sum(node_logp[node] for node in path) for path in trie.paths]
-            self.cache.store(ids, self._kv_of(out.past_key_values, reused + n))
+            with self.lock:
+                self.cache.store(ids, self._kv_of(out.past_key_values, reused + n))
         return Scores(scores, [len(c) for c in cands], tokens_in=len(ids), tokens_out=len(trie.tokens),
                       processed=total)
 
@@ -316,13 +325,14 @@ class EmbeddedBackend:
                  choices: list[str] | None = None) -> Completion:
         """Greedy (temperature 0) or sampled decoding until an end token or `max_tokens`."""
         torch = self.torch
-        with self.lock, torch.inference_mode():
-            ids = self.prompt_ids(prompt)
-            reused, kv = self.cache.lookup(ids)
-            cache = self._cache_from(kv)
-            out = self.model(input_ids=torch.tensor([ids[reused:]]), past_key_values=cache, use_cache=True,
-                             logits_to_keep=1)
-            self.cache.store(ids, self._kv_of(out.past_key_values, len(ids)))
+        with self.slots, torch.inference_mode():
+            with self.lock:
+                ids = self.prompt_ids(prompt)
+                reused, kv = self.cache.lookup(ids)
+            out = self.model(input_ids=torch.tensor([ids[reused:]]), past_key_values=self._cache_from(kv),
+                             use_cache=True, logits_to_keep=1)
+            with self.lock:
+                self.cache.store(ids, self._kv_of(out.past_key_values, len(ids)))
             generator = torch.Generator().manual_seed(int(seed))
             produced: list[int] = []
             finish = "length"
@@ -340,7 +350,8 @@ class EmbeddedBackend:
                     break
                 out = self.model(input_ids=torch.tensor([[token]]), past_key_values=out.past_key_values,
                                  use_cache=True, logits_to_keep=1)
-            text = self.tokenizer.decode(produced, skip_special_tokens=True)
+            with self.lock:
+                text = self.tokenizer.decode(produced, skip_special_tokens=True)
         return Completion(text, tokens_in=len(ids), tokens_out=len(produced),
                           processed=len(ids) - reused + len(produced), finish=finish)
 
