@@ -143,3 +143,11 @@ def test_cost_model_conversions() -> None:
     assert s.gw_year_accelerator_hour == pytest.approx(12e9 / (1e9 / 1400) / 8766)
     assert s.flop_dollars(1e15 * 0.4 * 3600) == pytest.approx(2.0)  # one accelerator-hour
     assert math.isclose(load_settings().dollars_per_million_tokens, 10.0)
+
+
+def test_frontier_is_the_upper_envelope() -> None:
+    from bench.report.series import Curve, frontier
+
+    small = Curve("small", "mcts", pts([1, 10, 100], [-500, -300, -350]), [], [])
+    large = Curve("large", "mcts", pts([5, 50, 200], [-400, -100, -200]), [], [])
+    assert frontier([small, large]) == [(1, -500), (5, -400), (10, -300), (50, -100), (200, -100)]

@@ -11,6 +11,7 @@ calibration file, never a learner. Modules, in the order a reader follows them:
   tables.py    tables as plain data, rendered to Markdown and HTML
   html.py      the self-contained index.html (plots embedded, every run string escaped)
   build.py     build_report(): load, compute, plot, write index.html, report.md and the PNGs
+  tracking.py  optional TensorBoard / W&B (offline) mirror of metrics records, for run.py to call
 """
 
 from bench.report.build import build_report

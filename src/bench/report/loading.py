@@ -190,8 +190,13 @@ def label_configurations(runs: list[Run]) -> None:
         keys = sorted({k for run in group for k in defining[id(run)]})
         varying = [k for k in keys if len({json.dumps(defining[id(r)].get(k), default=str) for r in group}) > 1]
         for run in group:
-            parts = [f"{k.removeprefix('learner.')}={defining[id(run)].get(k)}" for k in varying]
+            parts = [f"{k.removeprefix('learner.')}={_clip(defining[id(run)].get(k))}" for k in varying]
             run.label = " ".join([learner, *parts])
+
+
+def _clip(value: Any, limit: int = 32) -> str:
+    text = str(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def load_runs(paths: list[str | Path], conf_dir: Path | None = None) -> list[Run]:

@@ -75,7 +75,11 @@ def _draw_curves(ax: Axes, curves: list[Curve], log_x: bool) -> int:
         xs = [p.x for p in pts]
         lows = [p.low if math.isfinite(p.low) else p.elo for p in pts]
         highs = [p.high if math.isfinite(p.high) else p.elo for p in pts]
-        ax.fill_between(xs, lows, highs, color=c, alpha=0.12, lw=0)
+        if len(pts) > 1:
+            ax.fill_between(xs, lows, highs, color=c, alpha=0.12, lw=0)
+        else:
+            ax.errorbar(xs, [pts[0].elo], yerr=[[pts[0].elo - lows[0]], [highs[0] - pts[0].elo]], color=c, alpha=0.4,
+                        capsize=3, lw=0, elinewidth=1)
         seeds = len(curve.seeds)
         label = _short(curve.label) + (f" ({seeds} seeds)" if seeds > 1 else "")
         ax.plot(xs, [p.elo for p in pts], color=c, ls=STYLES[k % len(STYLES)], marker=MARKERS[k % len(MARKERS)],

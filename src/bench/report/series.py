@@ -146,4 +146,6 @@ def frontier(curves: list[Curve], positive_only: bool = True) -> list[tuple[floa
         if elo > best:
             best = elo
             envelope.append((x, elo))
+    if envelope and points[-1][0] > envelope[-1][0]:
+        envelope.append((points[-1][0], best))  # the frontier holds its level to the most compute spent
     return envelope
