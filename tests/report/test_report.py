@@ -116,3 +116,11 @@ def test_cli(tmp_path: Path) -> None:
     missing = subprocess.run([sys.executable, "-m", "bench.report", str(tmp_path / "nothing")], capture_output=True,
                              text=True, timeout=60)
     assert missing.returncode == 2 and missing.stderr.startswith("bench: error: no run directory")
+
+
+def test_report_never_imports_a_learner() -> None:
+    code = ("import sys, bench.report.build, bench.report.__main__, bench.report.tracking; "
+            "print(sorted(m for m in sys.modules if m.startswith('bench.learners')))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
