@@ -25,6 +25,15 @@ TINY_RUN = ["ladder=quick", "eval=quick", "eval.games=2", "eval.rungs=1", "eval.
 
 LAUNCHERS = sorted(p.stem for p in (CONF_DIR / "hydra" / "launcher").glob("*.yaml"))
 SWEEPERS = sorted(p.stem for p in (CONF_DIR / "hydra" / "sweeper").glob("*.yaml"))
+PLUGINS = {"parallel": "hydra_joblib_launcher", "slurm": "hydra_submitit_launcher",
+           "slurm_local": "hydra_submitit_launcher", "ray_local": "hydra_ray_launcher",
+           "ray_cluster": "hydra_ray_launcher", "elo_optuna": "hydra_optuna_sweeper",
+           "mcts_optuna": "hydra_optuna_sweeper"}
+"""Each example config's plugin (the optional extra `launchers`); its tests skip when it is not installed."""
+
+
+def needs_plugin(name: str) -> None:
+    pytest.importorskip(f"hydra_plugins.{PLUGINS[name]}", reason=f"pip install '.[launchers]' for {name}")
 
 
 def sweep(tmp_path: Path, *extra: str, seeds: str = "seed=0,1") -> subprocess.CompletedProcess[str]:
@@ -42,6 +51,7 @@ def check_sweep_report(tmp_path: Path, runs: int = 2) -> None:
 
 @pytest.mark.parametrize("launcher", LAUNCHERS)
 def test_launcher_configs_compose(launcher: str) -> None:
+    needs_plugin(launcher)
     register()
     with initialize_config_dir(config_dir=CONFIG_PATH, version_base="1.3"):
         cfg = compose(config_name="config", overrides=[f"hydra/launcher={launcher}"], return_hydra_config=True)
@@ -50,6 +60,7 @@ def test_launcher_configs_compose(launcher: str) -> None:
 
 @pytest.mark.parametrize("sweeper", SWEEPERS)
 def test_sweeper_configs_compose(sweeper: str) -> None:
+    needs_plugin(sweeper)
     register()
     with initialize_config_dir(config_dir=CONFIG_PATH, version_base="1.3"):
         cfg = compose(config_name="config", overrides=["learner=mcts", f"hydra/sweeper={sweeper}"],
@@ -83,6 +94,7 @@ def test_two_point_sweep_with_the_basic_launcher(tmp_path: Path) -> None:
 @pytest.mark.stockfish
 @pytest.mark.parametrize("launcher", ["parallel", "ray_local", "slurm_local"])
 def test_two_point_sweep_with_launcher_plugins(tmp_path: Path, launcher: str) -> None:
+    needs_plugin(launcher)
     done = sweep(tmp_path, f"hydra/launcher={launcher}")
     assert done.returncode == 0, done.stderr[-2000:]
     check_sweep_report(tmp_path)
@@ -91,6 +103,7 @@ def test_two_point_sweep_with_launcher_plugins(tmp_path: Path, launcher: str) ->
 @pytest.mark.slow
 @pytest.mark.stockfish
 def test_optuna_sweeper_maximises_the_returned_elo(tmp_path: Path) -> None:
+    needs_plugin("elo_optuna")
     done = sweep(tmp_path, "hydra/sweeper=elo_optuna", "hydra.sweeper.n_trials=2", seeds="seed=choice(0,1,2)")
     assert done.returncode == 0, done.stderr[-2000:]
     best = yaml.safe_load((tmp_path / "sweep" / "optimization_results.yaml").read_text())
