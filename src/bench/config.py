@@ -136,6 +136,14 @@ class RuntimeConfig:
 
 
 @dataclass
+class TrackerConfig:
+    kind: str = "none"
+    """`none`, `tensorboard` (event files in <run_dir>/tensorboard) or `wandb` (offline, in <run_dir>/wandb)."""
+    project: str = "bench"
+    """W&B project name (also used offline; `wandb sync` uploads later)."""
+
+
+@dataclass
 class LearnerConfig:
     name: str = MISSING
     """Registry key in bench.learners.LEARNERS."""
@@ -155,6 +163,8 @@ class Config:
     budget: BudgetConfig = field(default_factory=BudgetConfig)
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
     stockfish: StockfishConfig = field(default_factory=StockfishConfig)
+    tracker: TrackerConfig = field(default_factory=TrackerConfig)
+    """An optional experiment logger mirroring each metrics record (off by default)."""
     llm: Any = None
     """The language-model backend (`llm=` group: embedded, openai, llamacpp); used by the icl learner only."""
     seed: int = 0

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import yaml
 from omegaconf import DictConfig, OmegaConf
 
 from bench.compute import BUDGET_UNITS, ComputeMeter
@@ -24,6 +25,7 @@ from bench.games import GameRules, load_openings
 from bench.ladder import calibration_warnings, load_calibration, rungs_from_config
 from bench.learners import LearnerContext, learner_class
 from bench.players import engine_identity, find_stockfish
+from bench.report.tracking import open_tracker
 from bench.results import RunDir
 
 log = logging.getLogger("bench")
@@ -116,6 +118,7 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None) -> dict[str, Any]:
     else:
         run_files, state = RunDir.create(target, public_config_yaml(cfg)), None
     log_handler = _attach_log_file(run_files.path)
+    tracker = open_tracker(cfg.tracker, run_files.path, yaml.safe_load(public_config_yaml(cfg)))
 
     meter = ComputeMeter()
     _seed_everything(cfg.seed)
@@ -162,6 +165,8 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None) -> dict[str, Any]:
                 "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
             }
             run_files.append_metrics(record)
+            if tracker is not None:
+                tracker.log(record)
             last = {"elo": record["elo"], "elo_ci": record["elo_ci"]}
             run_files.save_checkpoint({"learner": learner.state_dict(), "meter": meter.state_dict(),
                                        "evals_done": index + 1, "last": last, "rng": _rng_state(),
@@ -169,6 +174,8 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None) -> dict[str, Any]:
             _summary(record)
     finally:
         learner.close()
+        if tracker is not None:
+            tracker.close()
         logging.getLogger().removeHandler(log_handler)
         log_handler.close()
     return {"elo": last["elo"] if last else float("nan"), "elo_ci": last["elo_ci"] if last else None,

@@ -17,15 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from bench.config import TrackerConfig
 from bench.errors import BenchError
 
-
-@dataclass
-class TrackerConfig:
-    kind: str = "none"
-    """`none`, `tensorboard` (event files in <run_dir>/tensorboard) or `wandb` (offline, in <run_dir>/wandb)."""
-    project: str = "bench"
-    """W&B project name (also used offline; `wandb sync` uploads later)."""
+__all__ = ["TrackerConfig", "open_tracker", "scalars"]
 
 
 def scalars(record: dict[str, Any]) -> dict[str, float]:
