@@ -18,7 +18,7 @@ import math
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence, TypeVar
+from typing import Any, Callable, Sequence
 
 import chess
 import chess.engine
@@ -29,8 +29,6 @@ from bench.players import EngineFailure, open_engine
 
 PIECE_VALUES = {chess.PAWN: 1, chess.KNIGHT: 3, chess.BISHOP: 3, chess.ROOK: 5, chess.QUEEN: 9, chess.KING: 0}
 MATE_CP = 10_000
-T = TypeVar("T")
-R = TypeVar("R")
 
 
 def material(board: chess.Board, colour: chess.Color) -> int:
