@@ -88,6 +88,9 @@ def load_model(model: str, cache_dir: str | None = None) -> tuple[Any, Any, Path
     except ImportError as exc:
         raise BenchError(f"the embedded backend needs transformers: {INSTALL_HINT} ({exc})") from exc
 
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # per-tensor bars would flood the run's log
     source = prepare_model(model, cache_dir)
     start = time.perf_counter()
     tokenizer = AutoTokenizer.from_pretrained(str(source), local_files_only=True)

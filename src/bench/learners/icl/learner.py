@@ -38,7 +38,7 @@ ANSWER_BUDGET = 512
 """Tokens kept free in the model's window for the current game and the answer, beyond the history budget."""
 
 
-def _check(cfg: Any, llm: Any) -> None:
+def _check(cfg: Any) -> None:
     for field, value, allowed in (("mode", cfg.mode, MODES), ("memory", cfg.memory, MEMORIES),
                                   ("feedback", cfg.feedback, FEEDBACKS), ("score_norm", cfg.score_norm, ("sum", "mean"))):
         if value not in allowed:
@@ -73,7 +73,7 @@ class IclLearner:
     name = "icl"
 
     def __init__(self, cfg: Any, context: LearnerContext) -> None:
-        _check(cfg, context.llm)
+        _check(cfg)
         self.cfg = cfg
         self.context = context
         self.openings = load_openings(str(cfg.openings))
