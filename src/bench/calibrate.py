@@ -1,4 +1,4 @@
-"""`python -m bench.calibrate ladder=NAME`: measure a ladder's ratings and write its calibration file.
+"""`python -m bench.calibrate ladder=NAME [reuse=OLD.calibration.json]`: measure a ladder's ratings and write its calibration file.
 
 Every rung plays its neighbours one and two steps up (paired openings, both colours); all ratings are fitted
 jointly by maximum likelihood with one rung (`ladder.anchor`) fixed at `ladder.anchor_elo`. The file records the
@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import chess.pgn
 from omegaconf import DictConfig
 
 from bench import elo
@@ -24,7 +25,7 @@ from bench.errors import BenchError
 from bench.games import GameRules, GameSpec, load_openings, paired_specs, play_match, white_score
 from bench.ladder import calibration_path, make_rung_player, rungs_from_config, time_control
 from bench.players import engine_identity, find_stockfish
-from bench.results import RunDir
+from bench.results import RunDir, read_pgn
 from bench.run import _cores, public_config_yaml
 
 log = logging.getLogger("bench.calibrate")
@@ -35,7 +36,29 @@ def calibration_pairs(count: int, reach: int = 2) -> list[tuple[int, int]]:
     return [(i, i + step) for step in range(1, reach + 1) for i in range(count - step)]
 
 
-def calibrate(cfg: DictConfig, out: Path | None = None, games_dir: Path | None = None) -> dict[str, Any]:
+def reusable_games(previous: Path, rungs_now: dict[str, str], rules: str) -> list[chess.pgn.Game]:
+    """Games of an earlier calibration between rungs whose settings are unchanged, under the same rules.
+
+    `previous` is that calibration's JSON file; its `games_file` is read. Lets a ladder gain a rung without
+    replaying the pairs that did not change (the new calibration's games file holds both, so it stays complete).
+    """
+    try:
+        old = json.loads(previous.read_text())
+        games_file = Path(old["games_file"])
+    except (OSError, ValueError, KeyError) as exc:
+        raise BenchError(f"reuse={previous}: not a readable calibration file ({exc})") from exc
+    if not games_file.is_absolute():
+        games_file = Path.cwd() / games_file
+    if not games_file.is_file():
+        raise BenchError(f"reuse={previous}: its games file {games_file} is missing")
+    if old["rules"] != rules:
+        raise BenchError(f"reuse={previous}: its games were played under other rules ({old['rules']})")
+    same = {name for name, described in rungs_now.items() if old["rungs"].get(name) == described}
+    return [g for g in read_pgn(games_file) if g.headers["White"] in same and g.headers["Black"] in same]
+
+
+def calibrate(cfg: DictConfig, out: Path | None = None, games_dir: Path | None = None,
+              reuse: Path | None = None) -> dict[str, Any]:
     """Play the calibration games, fit the ratings, write the calibration file; return its contents."""
     rungs = rungs_from_config(cfg.ladder)
     names = [r.name for r in rungs]
@@ -52,8 +75,14 @@ def calibrate(cfg: DictConfig, out: Path | None = None, games_dir: Path | None =
     stamp = time.strftime("%Y-%m-%d_%H-%M-%S")
     run = RunDir.create(games_dir or Path("results/calibration") / f"{cfg.ladder.name}_{stamp}", public_config_yaml(cfg))
 
+    reused = reusable_games(reuse, time_control(rungs), rules.describe()) if reuse else []
+    for game in reused:
+        run.append_game(game)
+    played_pairs = {frozenset((g.headers["White"], g.headers["Black"])) for g in reused}
     specs: list[GameSpec] = []
     for a, b in calibration_pairs(len(rungs)):
+        if frozenset((names[a], names[b])) in played_pairs:
+            continue
         specs += paired_specs(names[a], names[b], openings, games_per_pair // 2, int(cfg.seed),
                               start_index=len(specs), opening_offset=len(specs) // 2,
                               headers={"Event": f"bench calibration {cfg.ladder.name}"})
@@ -64,6 +93,7 @@ def calibrate(cfg: DictConfig, out: Path | None = None, games_dir: Path | None =
                               move_timeout=cfg.stockfish.move_timeout, progress=bool(cfg.progress),
                               description=f"calibrating {cfg.ladder.name}")
     seconds = time.perf_counter() - start
+    games = reused + games
 
     index = {name: i for i, name in enumerate(names)}
     first = [index[g.headers["White"]] for g in games]
@@ -83,7 +113,9 @@ def calibrate(cfg: DictConfig, out: Path | None = None, games_dir: Path | None =
         for i, r in enumerate(rungs)
     }
     pairs = []
-    for a, b in calibration_pairs(len(rungs)):
+    met = {frozenset((g.headers["White"], g.headers["Black"])) for g in games}
+    for a, b in [(a, b) for a in range(len(rungs)) for b in range(a + 1, len(rungs))
+                 if frozenset((names[a], names[b])) in met]:
         scored = [(s if g.headers["White"] == names[a] else 1 - s) for g, s in zip(games, score)
                   if {g.headers["White"], g.headers["Black"]} == {names[a], names[b]}]
         pairs.append({"a": names[a], "b": names[b], "games": len(scored), "score_a": sum(scored)})
@@ -101,6 +133,8 @@ def calibrate(cfg: DictConfig, out: Path | None = None, games_dir: Path | None =
         "prior_sd": prior,
         "seed": int(cfg.seed),
         "games": len(games),
+        "reused_games": len(reused),
+        "reused_from": str(reuse) if reuse else None,
         "engine_restarts": stats.engine_restarts,
         "seconds": round(seconds, 1),
         "games_file": str(run.games_path),
@@ -126,8 +160,10 @@ def format_table(calibration: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="[%(name)s][%(levelname)s] %(message)s")
-    cfg = compose_or_exit(sys.argv[1:] if argv is None else argv)
-    guarded(lambda: calibrate(cfg, games_dir=Path(cfg.run_dir) if cfg.run_dir else None))
+    args = list(sys.argv[1:] if argv is None else argv)
+    reuse = next((Path(a.split("=", 1)[1]) for a in args if a.startswith("reuse=")), None)
+    cfg = compose_or_exit([a for a in args if not a.startswith("reuse=")])
+    guarded(lambda: calibrate(cfg, games_dir=Path(cfg.run_dir) if cfg.run_dir else None, reuse=reuse))
 
 
 if __name__ == "__main__":
