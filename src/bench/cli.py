@@ -68,6 +68,23 @@ def _remove_empty_output_dir() -> None:
         out.rmdir()
 
 
+def announce(cfg: Any, result: dict[str, Any]) -> float:
+    """Print the final Elo and where the records are; after a single run, write and print its HTML report."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    low_high = result["elo_ci"]
+    print(f"Elo {result['elo']:.0f} [{low_high[0]:.0f}, {low_high[1]:.0f}] (95%)" if low_high else "no evaluation recorded")
+    run_dir = result["run_dir"]
+    print(f"records: {run_dir}/metrics.jsonl (games: {run_dir}/games.pgn)")
+    if cfg.report and HydraConfig.get().mode != RunMode.MULTIRUN:
+        from bench.report.build import build_report
+
+        report = guarded(lambda: build_report([run_dir], f"{run_dir}/report"))
+        print(f"report: {report.index}")
+    return float(result["elo"])
+
+
 def compose_or_exit(overrides: list[str]) -> Any:
     """Compose conf/config.yaml with command-line overrides, without Hydra's run directory (for tools such as
     calibrate and uci); a config error is one line and exit code 2."""

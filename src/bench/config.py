@@ -175,6 +175,8 @@ class Config:
     """Where results go; defaults to Hydra's output directory (results/<learner>/<timestamp>)."""
     progress: bool = True
     """Progress bars on stderr."""
+    report: bool = True
+    """After a single run, write its HTML report into <run_dir>/report/ (python -m bench.report does the same)."""
     checkpoint: Optional[str] = None
     """A checkpoint to load instead of training (used by `python -m bench.uci` and evaluation-only runs)."""
 
