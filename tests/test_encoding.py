@@ -131,6 +131,12 @@ def test_network_shapes_masking_and_flops() -> None:
     assert torch.allclose(probs.sum(-1), torch.ones(4)) and (probs[~mask] == 0).all()
     scalar = PolicyValueNet(blocks=1, channels=8, value_head="scalar").eval()
     assert scalar(planes)[1].shape == (4,)
+    pooled = PolicyValueNet(blocks=1, channels=8, value_head="wdl", value_pool=True).eval()
+    assert pooled(planes)[1].shape == (4, 3) and pooled.config()["value_pool"] is True
+    rebuilt = PolicyValueNet(**pooled.config())
+    rebuilt.load_state_dict(pooled.state_dict())  # the config rebuilds the same architecture
+    # the pooled head reads square means, not 128 square-tied inputs: far fewer weights to memorise games with
+    assert sum(p.numel() for p in pooled.value_fc.parameters()) < sum(p.numel() for p in net.value_fc.parameters())
     flops = forward_flops_per_position(net, batch=4)
     # the tower alone: 2 convs/block + stem, each 2 * 9 * C_in * C_out * 64 multiply-adds, so at least that
     assert flops > 2 * 9 * 8 * 8 * 64 * 2

@@ -5,6 +5,12 @@ a 3x3 convolutional stem, `blocks` residual blocks of two 3x3 convolutions with 
 (3x3 conv + 1x1 conv to the 73 move planes, flattened to the 4,672-move index of `bench.encoding`) and a
 value head (1x1 conv, a hidden layer, then either win/draw/loss logits or a tanh scalar). Values are from the
 side to move's view, in [-1, 1] once read through `value_to_scalar`.
+
+`value_pool=True` swaps AlphaZero's value head (2 feature planes flattened, 128 inputs tied to squares) for
+a globally pooled one (1x1 conv to `channels` features, their mean over the 64 squares, then the hidden
+layer), as in KataGo's heads (Wu 2019, sec. 4.1): material, a sum over squares, is then linear in the
+pooled features, and the head cannot memorise where pieces stood in a game, which is what the flattened head
+did with few, noisy self-play outcomes (it fit the games, not material).
 """
 
 from __future__ import annotations
@@ -41,11 +47,13 @@ class PolicyValueNet(nn.Module):
     `value` is [N, 3] win/draw/loss logits for `value_head="wdl"`, or [N] in [-1, 1] for `"scalar"`.
     """
 
-    def __init__(self, blocks: int = 2, channels: int = 32, value_head: str = "wdl", value_hidden: int = 64) -> None:
+    def __init__(self, blocks: int = 2, channels: int = 32, value_head: str = "wdl", value_hidden: int = 64,
+                 value_pool: bool = False) -> None:
         super().__init__()
         if value_head not in VALUE_HEADS:
             raise ValueError(f"value_head must be one of {VALUE_HEADS}, not {value_head!r}")
         self.blocks, self.channels, self.value_head = int(blocks), int(channels), value_head
+        self.value_pool = bool(value_pool)
         self.stem = nn.Sequential(
             nn.Conv2d(NUM_PLANES, channels, 3, padding=1, bias=False), nn.BatchNorm2d(channels), nn.ReLU()
         )
@@ -56,22 +64,32 @@ class PolicyValueNet(nn.Module):
             nn.ReLU(),
             nn.Conv2d(channels, 73, 1),
         )
-        self.value_conv = nn.Sequential(nn.Conv2d(channels, 2, 1, bias=False), nn.BatchNorm2d(2), nn.ReLU())
+        value_planes = channels if self.value_pool else 2
+        self.value_conv = nn.Sequential(
+            nn.Conv2d(channels, value_planes, 1, bias=False), nn.BatchNorm2d(value_planes), nn.ReLU()
+        )
         self.value_fc = nn.Sequential(
-            nn.Linear(2 * 64, value_hidden), nn.ReLU(), nn.Linear(value_hidden, 3 if value_head == "wdl" else 1)
+            nn.Linear(value_planes + NUM_PLANES if self.value_pool else 2 * 64, value_hidden),
+            nn.ReLU(),
+            nn.Linear(value_hidden, 3 if value_head == "wdl" else 1),
         )
 
     def forward(self, planes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         x = self.tower(self.stem(planes))
         logits = self.policy(x).flatten(1)  # [N, 73*64]: index = plane * 64 + square, as in bench.encoding
-        value = self.value_fc(self.value_conv(x).flatten(1))
+        v = self.value_conv(x)
+        if self.value_pool:  # pooled tower features next to the input planes' means (piece counts / 64)
+            value = self.value_fc(torch.cat([v.mean(dim=(2, 3)), planes.mean(dim=(2, 3))], dim=1))
+        else:
+            value = self.value_fc(v.flatten(1))
         if self.value_head == "scalar":
             value = torch.tanh(value.squeeze(1))
         return logits, value
 
     def config(self) -> dict[str, Any]:
         """The constructor arguments, to rebuild the same architecture from a checkpoint."""
-        return {"blocks": self.blocks, "channels": self.channels, "value_head": self.value_head}
+        return {"blocks": self.blocks, "channels": self.channels, "value_head": self.value_head,
+                "value_pool": self.value_pool}
 
 
 def value_to_scalar(value: torch.Tensor, value_head: str) -> torch.Tensor:

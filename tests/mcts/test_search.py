@@ -173,3 +173,20 @@ def test_temperature_samples_by_visits() -> None:
     picks = Counter(visit_policy(root, 1.0, rng) for _ in range(400))
     assert len(picks) > 3  # sampling explores
     assert visit_policy(root, 0.0, rng) == root.best_action()
+
+
+def test_positions_at_the_ply_cap_are_terminal_with_the_adjudicated_value() -> None:
+    """With `ply_cap`, a child at the cap is a terminal valued by `cap_value`: one ply before the cap, a
+    rules-only search takes the hanging queen (material adjudication) and never expands a capped node."""
+    board = chess.Board("4k3/8/8/3q4/8/8/3R4/4K3 w - - 0 40")  # ply 78: every move reaches the 79-ply cap
+
+    def cap_value(b: chess.Board) -> float:  # the mover's material lead in queens, clipped to [-1, 1]
+        from bench.learners.mcts.selfplay import material
+        lead = material(b) if b.turn == chess.WHITE else -material(b)
+        return float(np.clip(lead / 9, -1, 1))
+
+    evaluator = RecordingEvaluator()
+    root = run(board, 60, evaluator, ply_cap=79, cap_value=cap_value)
+    assert best_move(root) == "d2d5"
+    assert all(c is None or c.terminal is not None for c in root.children)
+    assert evaluator.positions == 1  # only the root went to the evaluator

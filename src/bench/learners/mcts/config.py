@@ -17,6 +17,8 @@ class MctsConfig(LearnerConfig):
     """Channels of every convolution in the tower."""
     value_head: str = "wdl"
     """`wdl` (win/draw/loss logits, cross-entropy) or `scalar` (tanh, squared error)."""
+    value_pool: bool = True
+    """Globally pooled value head (see bench.network); False gives AlphaZero's flattened head."""
     # --- search
     simulations: int = 32
     """Simulations of a full self-play search (the ones recorded as training targets)."""
@@ -49,6 +51,9 @@ class MctsConfig(LearnerConfig):
     """At the ply cap: `material` (the side ahead by `material_margin` pawns wins, else a draw) or `draw`."""
     material_margin: int = 3
     """Material lead (P=1, N=B=3, R=5, Q=9) that wins a capped game under material adjudication."""
+    search_sees_cap: bool = True
+    """Self-play searches treat positions at the ply cap as terminal with their adjudicated value (the rules of
+    the capped self-play game), so search values near the cap are exact rather than the net's guess."""
     resign_threshold: float = -0.95
     """A side resigns when its root value stays below this for `resign_plies` of its moves ..."""
     resign_plies: int = 3

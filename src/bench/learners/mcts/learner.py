@@ -49,7 +49,8 @@ class MctsLearner:
         self.workers = int(getattr(runtime, "workers", 0) or 0) or (os.cpu_count() or 1)
         self.ray_address = getattr(runtime, "ray_address", None)
         torch.manual_seed(context.seed)
-        self.net = PolicyValueNet(self.cfg.blocks, self.cfg.channels, self.cfg.value_head).to(self.device)
+        self.net = PolicyValueNet(self.cfg.blocks, self.cfg.channels, self.cfg.value_head,
+                                  value_pool=self.cfg.value_pool).to(self.device)
         self.trainer = Trainer(self.net, self.cfg, self.device)
         self.replay = ReplayBuffer(self.cfg.replay_capacity, self.cfg.policy_top_k)
         self.rng = np.random.default_rng([context.seed, 1])

@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from dataclasses import dataclass
-from typing import Protocol, Sequence
+from typing import Callable, Optional, Protocol, Sequence
 
 import chess
 import numpy as np
@@ -129,6 +129,11 @@ class SearchConfig:
     leaves_per_root: int = 1
     """Leaves each root sends per step (> 1 uses virtual loss)."""
     virtual_loss: float = 1.0
+    ply_cap: int = 0
+    """Self-play's ply cap (0: none). A position at the cap is terminal, valued by `cap_value`, so the search
+    plays the capped game it is trained on: its leaves near the cap carry the adjudicated result."""
+    cap_value: Optional[Callable[[chess.Board], float]] = None
+    """The adjudicated value of a capped position for its side to move (needed when `ply_cap` > 0)."""
 
 
 class SearchJob:
@@ -232,6 +237,7 @@ class BatchedSearch:
         node, path, actions, keys = root, [root], [], []
         c = self.cfg.c_puct
         fpu = self.cfg.fpu
+        cap = self.cfg.ply_cap
         while node.expanded and node.proven is None or node is root:
             n = node.child_n
             if fpu == 0.0:  # an unvisited edge has w = 0, so w / max(n, 1) is already the first-play value
@@ -241,6 +247,8 @@ class BatchedSearch:
             scores = q + node.priors * ((c * math.sqrt(max(node.visits, 1))) / (1.0 + n))
             a = int(scores.argmax())
             child = node.child(a, counts, keys)
+            if cap and child.terminal is None and child.priors is None and child.board.ply() >= cap:
+                child.terminal = child.proven = float(self.cfg.cap_value(child.board))
             keys.append(child.key)
             path.append(child)
             actions.append(a)

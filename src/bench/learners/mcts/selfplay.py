@@ -71,13 +71,19 @@ class SelfPlay:
         self.search = BatchedSearch(
             evaluator,
             SearchConfig(
-                c_puct=cfg.c_puct, dirichlet_alpha=cfg.dirichlet_alpha, dirichlet_eps=cfg.dirichlet_eps, fpu=cfg.fpu
+                c_puct=cfg.c_puct, dirichlet_alpha=cfg.dirichlet_alpha, dirichlet_eps=cfg.dirichlet_eps, fpu=cfg.fpu,
+                ply_cap=cfg.max_plies if getattr(cfg, "search_sees_cap", False) else 0, cap_value=self._cap_value,
             ),
             rng,
         )
         self.games = [self._new_game() for _ in range(cfg.games_per_worker)]
         for game in self.games:
             self._start_search(game)
+
+    def _cap_value(self, board: chess.Board) -> float:
+        """The adjudicated result of a capped position, for its side to move."""
+        white = adjudicate(board, self.cfg.adjudication, self.cfg.material_margin)
+        return white if board.turn == chess.WHITE else -white
 
     def _new_game(self) -> _Game:
         board = chess.Board()
@@ -162,14 +168,17 @@ class SelfPlay:
 
     def _finished(self, game: _Game, stats: Counter) -> float | None:
         """White's result when the game is over by the rules or the ply cap, else None."""
-        root = game.root
-        if root.terminal is not None:
-            if root.terminal == 0.0:
-                stats["draws_by_rule"] += 1
-                return 0.0
-            stats["mates"] += 1
-            return 1.0 if game.board.turn == chess.BLACK else -1.0
-        if game.board.ply() >= self.cfg.max_plies:
+        root, board = game.root, game.board
+        if not root.moves:
+            if board.is_check():
+                stats["mates"] += 1
+                return 1.0 if board.turn == chess.BLACK else -1.0
+            stats["draws_by_rule"] += 1
+            return 0.0
+        if root.reps >= 2 or board.halfmove_clock >= 100 or board.is_insufficient_material():
+            stats["draws_by_rule"] += 1
+            return 0.0
+        if board.ply() >= self.cfg.max_plies:  # (the search may have marked this root terminal with this value)
             stats["adjudicated"] += 1
             return adjudicate(game.board, self.cfg.adjudication, self.cfg.material_margin)
         return None
