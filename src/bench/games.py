@@ -22,7 +22,7 @@ import chess.pgn
 
 from bench.config import CONF_DIR
 from bench.errors import BenchError
-from bench.players import EngineFailure, MoveResult, Player, open_engine
+from bench.players import EngineFailure, MoveResult, Player, engine_call, open_engine
 
 MATE_CP = 100_000
 
@@ -120,13 +120,13 @@ class Adjudicator:
         self.limit = chess.engine.Limit(nodes=nodes)
         self.engine = open_engine(stockfish_path, timeout=timeout)
         self.engine.configure({"Threads": 1, "Hash": 16})
+        self.timeout = timeout
         self.calls = 0
 
     def score(self, board: chess.Board, game_key: object) -> int:
-        try:
-            info = self.engine.analyse(board, self.limit, game=game_key, info=chess.engine.INFO_SCORE)
-        except (chess.engine.EngineError, chess.engine.EngineTerminatedError, TimeoutError, OSError) as exc:
-            raise EngineFailure(f"adjudicator: {type(exc).__name__}: {exc}") from exc
+        info = engine_call(self.engine, lambda: self.engine.analyse(board, self.limit, game=game_key,
+                                                                     info=chess.engine.INFO_SCORE),
+                           self.timeout, "adjudicator")
         self.calls += 1
         return int(info["score"].white().score(mate_score=MATE_CP))
 

@@ -7,12 +7,16 @@ context managers and closed, never started at import time.
 
 from __future__ import annotations
 
+import concurrent.futures
+import os
 import random
 import shutil
+import signal
 import subprocess
+import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Callable, Protocol, TypeVar, runtime_checkable
 
 import chess
 import chess.engine
@@ -149,6 +153,41 @@ def option_range(engine: chess.engine.SimpleEngine, option: str) -> tuple[int, i
     return int(declared.min), int(declared.max)
 
 
+T = TypeVar("T")
+
+
+def engine_call(engine: chess.engine.SimpleEngine, call: Callable[[], T], timeout: float, who: str) -> T:
+    """`call()` on `engine`, killing the engine process if it has not answered within `timeout` seconds.
+
+    python-chess applies its own timeout only to time-limited searches (`SimpleEngine._timeout_for`), so a hung
+    engine under a node or depth limit would block forever. A watchdog kills the process instead (closing the
+    engine from another thread would wait on the lock the pending call holds); every failure, hang included,
+    becomes an `EngineFailure`, on which the match restarts the engine and replays the game. A garbled
+    `bestmove` during `analyse` surfaces as a cancelled future, not an EngineError: it is a failure too.
+    """
+    hung = threading.Event()
+
+    def kill() -> None:
+        hung.set()
+        try:
+            os.kill(engine.protocol.transport.get_pid(), signal.SIGKILL)  # type: ignore[attr-defined]
+        except (OSError, AttributeError):
+            pass
+
+    watchdog = threading.Timer(timeout, kill)
+    watchdog.daemon = True
+    watchdog.start()
+    try:
+        return call()
+    except (chess.engine.EngineError, chess.engine.EngineTerminatedError, TimeoutError, OSError,
+            concurrent.futures.CancelledError) as exc:
+        if hung.is_set():
+            raise EngineFailure(f"{who}: no answer within {timeout:g}s (hung); process killed") from exc
+        raise EngineFailure(f"{who}: {type(exc).__name__}: {exc}") from exc
+    finally:
+        watchdog.cancel()
+
+
 @dataclass(frozen=True)
 class EngineSettings:
     """How a Stockfish rung plays: strength options and the search limit per move."""
@@ -225,20 +264,14 @@ class StockfishPlayer(PlayerBase):
     def play(self, board: chess.Board) -> MoveResult:
         if self.settings.epsilon > 0 and self.rng.random() < self.settings.epsilon:
             return MoveResult(move=self.rng.choice(list(board.legal_moves)))
-        result = self._guard(
-            lambda: self.engine.play(
-                board, self.settings.limit(), game=self._game_key, info=chess.engine.INFO_BASIC
-            )
+        result = engine_call(
+            self.engine,
+            lambda: self.engine.play(board, self.settings.limit(), game=self._game_key, info=chess.engine.INFO_BASIC),
+            self.move_timeout, self.name,
         )
         if result.move is None:
             raise EngineFailure(f"{self.name} returned no move")
         return MoveResult(move=result.move, nodes=int(result.info.get("nodes", 0)))
-
-    def _guard(self, call: Any) -> Any:
-        try:
-            return call()
-        except (chess.engine.EngineError, chess.engine.EngineTerminatedError, TimeoutError, OSError) as exc:
-            raise EngineFailure(f"{self.name}: {type(exc).__name__}: {exc}") from exc
 
     def close(self) -> None:
         try:
