@@ -4,7 +4,9 @@ Crash safety rests on three habits:
 - every record and every game is one `write` followed by `fsync`, so a `kill -9` can tear at most the last one;
 - a checkpoint stores the byte lengths of both files at the moment it was taken, and `resume` truncates them
   back to those lengths before continuing, so nothing after the checkpoint is kept twice and a torn tail is
-  never read as data;
+  never read as data; it stores a SHA-256 of each file's first that-many bytes too, and `resume` refuses (naming
+  the file, changing nothing) when a file is shorter than that or its checkpointed part changed, so records the
+  checkpoint covers are never silently lost or replaced;
 - checkpoints are written to a temporary file, fsynced and renamed over the old one, with a SHA-256 of the
   payload in the header: a corrupt checkpoint is detected and reported with its path, never loaded.
 """
@@ -120,7 +122,7 @@ class RunDir:
     @classmethod
     def create(cls, path: str | Path, config_yaml: str) -> "RunDir":
         run = cls(path)
-        if run.metrics_path.exists() or run.checkpoint_path.exists():
+        if run.metrics_path.exists() or run.checkpoint_path.exists() or run.games_path.exists():
             raise BenchError(f"{run.path} already holds a run; pass resume=true run_dir={run.path} to continue it")
         run.path.mkdir(parents=True, exist_ok=True)
         atomic_write_bytes(run.config_path, config_yaml.encode())
@@ -134,12 +136,39 @@ class RunDir:
             raise BenchError(f"resume=true but run_dir={run.path} does not exist")
         state = load_checkpoint(run.checkpoint_path) if run.checkpoint_path.exists() else None
         offsets = state["offsets"] if state else {METRICS: 0, GAMES: 0}
+        if state:
+            run.check_prefixes(offsets, state.get("digests"))
         run.truncate_to(offsets)
         return run, state
 
     def offsets(self) -> dict[str, int]:
         return {name: (self.path / name).stat().st_size if (self.path / name).exists() else 0
                 for name in (METRICS, GAMES)}
+
+    def digests(self, offsets: dict[str, int]) -> dict[str, str]:
+        """SHA-256 of each file's first `offsets[name]` bytes: what a checkpoint vouches for."""
+        out = {}
+        for name, size in offsets.items():
+            digest = hashlib.sha256()
+            if size:
+                with open(self.path / name, "rb") as handle:
+                    digest.update(handle.read(size))
+            out[name] = digest.hexdigest()
+        return out
+
+    def check_prefixes(self, offsets: dict[str, int], digests: dict[str, str] | None) -> None:
+        """Refuse to resume when a file lost or changed bytes the checkpoint covers; nothing is modified."""
+        sizes = self.offsets()
+        for name, size in offsets.items():
+            if sizes[name] < size:
+                raise BenchError(f"{self.path / name} has {sizes[name]} bytes but the checkpoint covers {size}: "
+                                 "records were lost; restore the file or start a new run (nothing was changed)")
+        current = self.digests(offsets) if digests else {}
+        for name, digest in (digests or {}).items():
+            if current.get(name) != digest:
+                raise BenchError(f"{self.path / name} changed since the checkpoint was written (checksum mismatch "
+                                 f"in its first {offsets[name]} bytes); restore the file or start a new run "
+                                 "(nothing was changed)")
 
     def truncate_to(self, offsets: dict[str, int]) -> None:
         for name, size in offsets.items():
@@ -173,7 +202,8 @@ class RunDir:
         return read_pgn(self.games_path)
 
     def save_checkpoint(self, state: dict[str, Any]) -> None:
-        save_checkpoint(self.checkpoint_path, {**state, "offsets": self.offsets()})
+        offsets = self.offsets()
+        save_checkpoint(self.checkpoint_path, {**state, "offsets": offsets, "digests": self.digests(offsets)})
 
 
 def read_pgn(path: Path) -> list[chess.pgn.Game]:
