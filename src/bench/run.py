@@ -177,7 +177,10 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None) -> dict[str, Any]:
         if tracker is not None:
             tracker.close()
         logging.getLogger().removeHandler(log_handler)
-        log_handler.close()
+        try:
+            log_handler.close()
+        except OSError:  # a full disk: the error that stopped the run (already raised) is the one to report
+            pass
     return {"elo": last["elo"] if last else float("nan"), "elo_ci": last["elo_ci"] if last else None,
             "run_dir": str(run_files.path)}
 
