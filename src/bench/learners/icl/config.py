@@ -8,15 +8,16 @@ themselves live only in the yaml, so the dataclass fields for them are MISSING h
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional
 
 from omegaconf import MISSING
 
 from bench.config import LearnerConfig
 
 MODES = ("score", "generate")
-MEMORIES = ("context",)
-"""Memory kinds built so far; `lora` and `both` (issue 8) slot in beside `context` (see memory.py)."""
+MEMORIES = ("context", "lora", "both")
+"""Where past games live: the prompt, a per-run LoRA adapter (issue 8), or both (see memory.py and lora.py)."""
+OBJECTIVES = ("supervised", "policy_gradient")
 FEEDBACKS = ("none", "engine")
 OVERFLOWS = ("drop_oldest", "keep_instructive")
 BACKENDS = ("embedded", "openai", "llamacpp")
@@ -48,13 +49,45 @@ class PromptConfig:
 
 
 @dataclass
+class LoraConfig:
+    """The per-run LoRA adapter of `memory=lora|both` (issue 8): trained after every training game on its lesson."""
+
+    objective: str = "supervised"
+    """`supervised`: the engine's best moves at the model's worst moves are the targets after the player's prompt;
+    `policy_gradient`: a REINFORCE step on the model's own moves, weighted by the game result (+1/0/-1) minus a
+    baseline."""
+    steps: int = 2
+    """Optimiser steps per training game (a fresh AdamW each game, so no optimiser state outlives a lesson)."""
+    rank: int = 8
+    """LoRA rank r (Hu et al. 2021)."""
+    alpha: float = 16.0
+    """LoRA scaling numerator: the update is (alpha / r) * B A."""
+    dropout: float = 0.0
+    target_modules: List[str] = field(default_factory=lambda: ["q_proj", "v_proj"])
+    """Linear layers that get an adapter (the attention query and value projections, as in the LoRA paper)."""
+    lr: float = 3e-3
+    """AdamW learning rate."""
+    lesson_moves: int = 4
+    """supervised: the model's worst moves per game (engine verdicts, at least `min_drop_cp`) used as targets."""
+    batch: int = 4
+    """policy_gradient: the model's positions per step (drawn without replacement from the game, seeded)."""
+    baseline: str = "mean"
+    """policy_gradient: `mean` subtracts the mean result of earlier games (0 before the first); `none`: nothing."""
+    pad_multiple: int = 32
+    """Sequences are left-padded to a multiple of this, so batch shapes repeat and FLOPs are measured once each."""
+    threads: int = 0
+    """torch threads while training (0: the machine's cores); play uses `llm.threads` again afterwards."""
+
+
+@dataclass
 class IclConfig(LearnerConfig):
     name: str = "icl"
     mode: str = "score"
     """`score`: rank every legal move by its log-likelihood (needs logits; no illegal moves possible).
     `generate`: the model writes a move; illegal answers are explained and retried."""
     memory: str = "context"
-    """Where past games live: `context` (in the prompt). Issue 8 adds `lora` and `both`."""
+    """Where past games live: `context` (in the prompt), `lora` (a per-run LoRA adapter trained after every game;
+    the prompt holds no history) or `both` (the adapter and the history in the prompt)."""
     opponent: str = "random"
     """Training opponent: a rung name of the ladder (`random` works even without a ladder)."""
     openings: str = "start"
@@ -88,6 +121,8 @@ class IclConfig(LearnerConfig):
     """Generate mode: further answers asked for after an illegal one, before a random move is forfeited."""
     max_answer_tokens: int = 12
     """Generate mode: tokens the model may write per answer."""
+    lora: LoraConfig = field(default_factory=LoraConfig)
+    """The adapter of memory=lora|both (ignored with memory=context)."""
     prompts: PromptConfig = field(default_factory=PromptConfig)
     """Templates from conf/prompts/ (default.yaml; `prompts@learner.prompts=coach` picks another file)."""
 
@@ -140,5 +175,5 @@ class LlmConfig:
     """llamacpp: constrain generated answers to the legal moves with a GBNF grammar."""
 
 
-__all__ = ["BACKENDS", "ENDPOINTS", "FEEDBACKS", "IclConfig", "LlmConfig", "MEMORIES", "MODES", "OVERFLOWS",
-           "PromptConfig"]
+__all__ = ["BACKENDS", "ENDPOINTS", "FEEDBACKS", "IclConfig", "LlmConfig", "LoraConfig", "MEMORIES", "MODES",
+           "OBJECTIVES", "OVERFLOWS", "PromptConfig"]

@@ -11,6 +11,10 @@ moves), so each move costs its new tokens, not the whole context. Score mode run
 every candidate move in one forward pass: the candidates are packed into one sequence whose 4D attention mask
 lets each candidate see the prompt and its own earlier tokens only; candidates sharing first tokens share those
 positions (a token trie), so a move list costs about 1.5 tokens per move.
+
+Weights that change (memory=lora trains an adapter in place) make every cached key/value stale: whoever changes
+them does so inside `exclusive()` (no forward pass runs meanwhile) and then calls `weights_changed()`, which drops
+the prefix cache and bumps `weights_version`.
 """
 
 from __future__ import annotations
@@ -21,8 +25,9 @@ import os
 import shutil
 import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from bench.errors import BenchError
 from bench.learners.icl.backends import Completion, Scores, split_chat
@@ -219,11 +224,45 @@ class EmbeddedBackend:
         self.parameters = int(sum(p.numel() for p in self.model.parameters()))
         self.context_window = int(cfg.context_window or getattr(self.model.config, "max_position_embeddings", 2048))
         self.lock = threading.RLock()
-        self.slots = threading.BoundedSemaphore(max(1, int(cfg.parallel)))
+        self.parallel = max(1, int(cfg.parallel))
+        self.slots = threading.BoundedSemaphore(self.parallel)
         """At most `llm.parallel` forward passes at once (torch inference on shared weights is thread-safe)."""
+        self.weights_version = 0
+        """Bumped by `weights_changed()`; a player made at one version must not play at another."""
         self.cache = _PrefixCache(int(cfg.prefix_cache_entries))
         self._chat = bool(getattr(self.tokenizer, "chat_template", None))
         self.end_ids = self._end_ids()
+
+    # -- changing weights -------------------------------------------------------------------------------------
+    @contextmanager
+    def exclusive(self) -> Iterator[None]:
+        """Hold every forward slot and the lock: no score or generate call runs inside (to change weights)."""
+        for _ in range(self.parallel):
+            self.slots.acquire()
+        try:
+            with self.lock:
+                yield
+        finally:
+            for _ in range(self.parallel):
+                self.slots.release()
+
+    def weights_changed(self) -> None:
+        """The model's weights changed: cached keys/values are stale, so drop them; bump `weights_version`."""
+        with self.lock:
+            self.cache.items = []
+            self.weights_version += 1
+
+    def kv_bytes_per_token(self) -> int:
+        """Bytes of key/value cache one context token holds: 2 x layers x kv heads x head dim x bytes per value."""
+        c = self.model.config
+        heads = int(getattr(c, "num_key_value_heads", None) or c.num_attention_heads)
+        head_dim = int(getattr(c, "head_dim", None) or c.hidden_size // c.num_attention_heads)
+        size = next(self.model.parameters()).element_size()
+        return 2 * int(c.num_hidden_layers) * heads * head_dim * size
+
+    def answer_ids(self, answer: str, end: bool = True) -> list[int]:
+        """The tokens `score` rates for one candidate answer (with `end`, plus the end-of-turn token)."""
+        return self._ids(answer) + (self.end_ids[:1] if end else [])
 
     # -- text -> tokens ---------------------------------------------------------------------------------------
     def _render(self, messages: list[dict[str, str]]) -> str:
@@ -294,7 +333,7 @@ class EmbeddedBackend:
             with self.lock:  # the tokenizer and the prefix cache are shared; the forward pass runs outside
                 ids = self.prompt_ids(prompt)
                 reused, kv = self.cache.lookup(ids)
-                cands = [self._ids(c) + (self.end_ids[:1] if end else []) for c in candidates]
+                cands = [self.answer_ids(c, end) for c in candidates]
             new = ids[reused:]
             trie = TokenTrie(cands)
             n, total = len(new), len(new) + len(trie.tokens)

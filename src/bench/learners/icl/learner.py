@@ -1,9 +1,11 @@
-"""The icl learner: a language model that learns chess in context. Nothing in its weights changes.
+"""The icl learner: a language model that learns chess in context (memory=context: nothing in its weights changes),
+or in a per-run LoRA adapter trained after every game (memory=lora, or both; lora.py).
 
 Read top to bottom:
 1. `__init__` opens the backend (`llm=` group), the prompt templates and the memory.
 2. `improve()` plays one training game against the configured rung, with the history so far in the prompt,
-   optionally asks Stockfish for the model's worst moves, and adds the game to the memory. It reports the
+   optionally asks Stockfish for the model's worst moves, and adds the game to the memory (memory=lora|both:
+   which trains the adapter on the game's lesson and reports its measured training FLOPs). It reports the
    game, the tokens and the inference FLOPs (2 x parameters x tokens run) to the compute meter.
 3. `make_player()` freezes the history as it is now into a player; the run loop rates that player.
 4. `eval_info()` reports what was in context and what the evaluation's moves cost (illegal answers, retries,
@@ -23,9 +25,9 @@ from bench.errors import BenchError
 from bench.games import GameRules, load_openings, play_game
 from bench.learners import LearnerContext
 from bench.learners.icl.backends import open_backend
-from bench.learners.icl.config import FEEDBACKS, MEMORIES, MODES
+from bench.learners.icl.config import FEEDBACKS, MEMORIES, MODES, OBJECTIVES
 from bench.learners.icl.feedback import worst_moves
-from bench.learners.icl.memory import ContextMemory, GameRecord
+from bench.learners.icl.memory import ContextMemory, GameRecord, Memory
 from bench.learners.icl.player import IclPlayer, PlaySettings, Tally
 from bench.learners.icl.prompts import PromptBuilder, outcome_for
 from bench.players import EngineFailure, EngineSettings, Player, RandomPlayer, StockfishPlayer, open_engine
@@ -40,7 +42,8 @@ ANSWER_BUDGET = 512
 
 def _check(cfg: Any) -> None:
     for field, value, allowed in (("mode", cfg.mode, MODES), ("memory", cfg.memory, MEMORIES),
-                                  ("feedback", cfg.feedback, FEEDBACKS), ("score_norm", cfg.score_norm, ("sum", "mean"))):
+                                  ("feedback", cfg.feedback, FEEDBACKS), ("score_norm", cfg.score_norm, ("sum", "mean")),
+                                  ("lora.objective", cfg.lora.objective, OBJECTIVES)):
         if value not in allowed:
             raise BenchError(f"learner.{field}={value!r}; choose one of {', '.join(allowed)}")
     if cfg.max_plies < 2:
@@ -86,10 +89,8 @@ class IclLearner:
             raise BenchError(f"learner.context_tokens={cfg.context_tokens} leaves no room in the model's window of "
                              f"{self.backend.context_window} tokens; lower it below "
                              f"{self.backend.context_window - ANSWER_BUDGET}")
-        self.memory = ContextMemory(render=self.builder.game_text, count_tokens=self.backend.count_tokens,
-                                    budget_tokens=int(cfg.context_tokens), max_games=int(cfg.max_games),
-                                    overflow=str(cfg.overflow))
         llm = context.llm
+        self.memory = self._memory()
         self.settings = PlaySettings(mode=str(cfg.mode), temperature=float(cfg.temperature),
                                      score_norm=str(cfg.score_norm), score_end=bool(cfg.score_end), max_retries=int(cfg.max_retries),
                                      max_answer_tokens=int(cfg.max_answer_tokens),
@@ -102,6 +103,26 @@ class IclLearner:
         self._lock = threading.Lock()
         self._opponent: Player | None = None
         self._engine: Any = None
+
+    def _memory(self) -> Memory:
+        cfg = self.cfg
+        text = ContextMemory(render=self.builder.game_text, count_tokens=self.backend.count_tokens,
+                             budget_tokens=int(cfg.context_tokens), max_games=int(cfg.max_games),
+                             overflow=str(cfg.overflow))
+        if cfg.memory == "context":
+            return text
+        from bench.learners.icl.lora import LoraMemory
+
+        return LoraMemory(text, self.backend, self.builder, cfg.lora, show_history=cfg.memory == "both",
+                          end=bool(cfg.score_end), seed=self.context.seed,
+                          report_flops=self.context.meter.add_train_flops)
+
+    @property
+    def _lesson_moves(self) -> int:
+        """Engine verdicts the LoRA adapter trains on per game (0 unless memory=lora|both, objective=supervised)."""
+        if self.cfg.memory == "context" or self.cfg.lora.objective != "supervised":
+            return 0
+        return int(self.cfg.lora.lesson_moves)
 
     # -- learning ---------------------------------------------------------------------------------------------
     def improve(self) -> None:
@@ -137,17 +158,21 @@ class IclLearner:
         moves = list(game.mainline_moves())
         board = game.board()
         result = game.headers.get("Result", "*")
-        mistakes: list = []
-        if self.cfg.feedback == "engine":
+        found: list = []
+        shown = int(self.cfg.feedback_moves) if self.cfg.feedback == "engine" else 0
+        if shown or self._lesson_moves:  # one engine pass serves the prompt's feedback and the adapter's lesson
             if self._engine is None:
                 self._engine = open_engine(self.context.stockfish.path if self.context.stockfish else None)
-            mistakes, calls = worst_moves(self._engine, moves, color, int(self.cfg.feedback_nodes),
-                                          int(self.cfg.feedback_moves), int(self.cfg.min_drop_cp), start=board)
+            found, calls = worst_moves(self._engine, moves, color, int(self.cfg.feedback_nodes),
+                                       max(shown, self._lesson_moves), int(self.cfg.min_drop_cp), start=board)
             self.feedback_calls += calls
             self.context.meter.add_verifier_calls(calls)
+        start_fen = "" if board.fen() == chess.STARTING_FEN else board.fen()
         return GameRecord(index=self.games + 1, color="White" if color == chess.WHITE else "Black", opponent=opponent,
                           result=result, outcome=outcome_for(result, color), moves=board.variation_san(moves),
-                          plies=len(moves), termination=game.headers.get("Termination", ""), mistakes=tuple(mistakes))
+                          plies=len(moves), termination=game.headers.get("Termination", ""),
+                          mistakes=tuple(found[:shown]), start_fen=start_fen, uci=" ".join(m.uci() for m in moves),
+                          lesson=tuple(found[:self._lesson_moves]))
 
     def _append_pgn(self, game: chess.pgn.Game, record: GameRecord) -> None:
         if self.context.run_dir is None:
@@ -160,10 +185,13 @@ class IclLearner:
     # -- playing ----------------------------------------------------------------------------------------------
     def _player(self, tally: Tally, seed: int, name: str) -> IclPlayer:
         history = self.builder.history_text(self.memory.prompt_games())
-        return IclPlayer(name, self.backend, self.builder, history, self.settings, tally, seed=seed)
+        version = getattr(self.backend, "weights_version", None) if self.cfg.memory != "context" else None
+        return IclPlayer(name, self.backend, self.builder, history, self.settings, tally, seed=seed,
+                         weights_version=version)
 
     def make_player(self) -> IclPlayer:
-        """A player with the history frozen as it is now; players share the backend (its calls are serialised)."""
+        """A player with the history (and adapter) frozen as it is now; players share the backend. The adapter only
+        changes inside `improve()`, and a player refuses to move once it has (IclPlayer.weights_version)."""
         with self._lock:
             self.players_made += 1
             return self._player(self.eval_tally, self.context.seed + self.players_made, name="icl")
@@ -178,6 +206,7 @@ class IclLearner:
     def eval_info(self) -> dict[str, Any]:
         """Context size now, the moves of the evaluation just played (then reset), and training totals."""
         info = self.memory.info()
+        info.update(self._state_per_token(info))
         return {
             "backend": self.backend.name,
             "parameters": self.backend.parameters,
@@ -189,6 +218,19 @@ class IclLearner:
             "train": self.train_tally.snapshot(),
             **({"http": dict(self.backend.stats)} if hasattr(self.backend, "stats") else {}),
         }
+
+    def _state_per_token(self, info: dict[str, Any]) -> dict[str, Any]:
+        """The seed's arithmetic: bytes of per-run state every new token's forward pass reads. A history in context
+        is read as its keys and values (history tokens x KV bytes per token); an adapter is read whole."""
+        if not hasattr(self.backend, "kv_bytes_per_token"):
+            return {}
+        kv = self.backend.kv_bytes_per_token()
+        context_bytes = int(info.get("history_tokens", 0)) * kv
+        adapter = int(info.get("adapter_bytes", 0))
+        log.info("icl memory=%s: state read per token %s bytes (adapter %s + history %s tokens x %s KV bytes)",
+                 self.cfg.memory, f"{context_bytes + adapter:,}", f"{adapter:,}", info.get("history_tokens", 0),
+                 f"{kv:,}")
+        return {"kv_bytes_per_token": kv, "state_bytes_per_token": context_bytes + adapter}
 
     def state_dict(self) -> dict[str, Any]:
         return {"games": self.games, "memory": self.memory.state_dict(), "train": self.train_tally.snapshot(),

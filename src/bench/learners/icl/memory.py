@@ -49,6 +49,13 @@ class GameRecord:
     plies: int
     termination: str = ""
     mistakes: tuple[Mistake, ...] = ()
+    """Engine verdicts shown in the history block (feedback=engine only)."""
+    start_fen: str = ""
+    """The position the game started from ("" for the standard start): with `uci`, replays the game's positions."""
+    uci: str = ""
+    """The moves in UCI, space-separated (never shown to the model; the LoRA memory trains on the positions)."""
+    lesson: tuple[Mistake, ...] = ()
+    """Engine verdicts a LoRA adapter trains on (memory=lora|both, objective=supervised); never shown."""
 
     @property
     def instructive(self) -> int:
@@ -61,7 +68,8 @@ class GameRecord:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "GameRecord":
         mistakes = tuple(Mistake(**m) for m in data.get("mistakes", ()))
-        return cls(**{**data, "mistakes": mistakes})
+        lesson = tuple(Mistake(**m) for m in data.get("lesson", ()))
+        return cls(**{**data, "mistakes": mistakes, "lesson": lesson})
 
 
 class Memory(Protocol):

@@ -17,6 +17,7 @@ from typing import Any
 import chess
 
 from bench.compute import lm_forward_flops
+from bench.errors import BenchError
 from bench.learners.icl.backends import Backend, BackendError
 from bench.learners.icl.parsing import parse_move
 from bench.learners.icl.prompts import PromptBuilder
@@ -93,7 +94,7 @@ class IclPlayer(PlayerBase):
     """Plays as the language model does with `history` (text) in its prompt. Shares the backend; owns nothing."""
 
     def __init__(self, name: str, backend: Backend, builder: PromptBuilder, history: str, settings: PlaySettings,
-                 tally: Tally, seed: int = 0) -> None:
+                 tally: Tally, seed: int = 0, weights_version: int | None = None) -> None:
         self.name = name
         self.backend = backend
         self.builder = builder
@@ -102,12 +103,17 @@ class IclPlayer(PlayerBase):
         self.tally = tally
         self.rng = random.Random(seed)
         self.seed = seed
+        self.weights_version = weights_version
+        """The backend's weights version this player was made at (memory=lora): it refuses to play at another."""
 
     def new_game(self, seed: int) -> None:
         self.rng = random.Random(seed)
         self.seed = seed
 
     def play(self, board: chess.Board) -> MoveResult:
+        if self.weights_version is not None and getattr(self.backend, "weights_version", 0) != self.weights_version:
+            raise BenchError(f"{self.name}: the model's adapter changed while this player was playing (made at "
+                             f"weights version {self.weights_version}, now {self.backend.weights_version})")
         start = time.perf_counter()
         cost: dict[str, int] = {"tokens_in": 0, "tokens_out": 0, "tokens_run": 0, "illegal": 0, "retries": 0}
         try:
