@@ -46,9 +46,25 @@ def guarded(call: Callable[[], Any], hydra_app: bool = False) -> Any:
     except (HydraException, OmegaConfBaseException, YAMLError) as exc:
         print(f"bench: config error: {config_error_line(exc)}", file=sys.stderr)
         sys.exit(2)
+    except ValueError as exc:
+        if not raised_by_config_library(exc):
+            raise
+        print(f"bench: config error: {config_error_line(exc)}", file=sys.stderr)  # e.g. `learner=0`
+        sys.exit(2)
     except KeyboardInterrupt:
         print("bench: interrupted; finished records are kept (resume=true run_dir=... continues)", file=sys.stderr)
         sys.exit(130)
+
+
+def raised_by_config_library(exc: BaseException) -> bool:
+    """True when `exc` comes from Hydra or OmegaConf themselves (a bad override they reject with a ValueError,
+    such as a config group given a number); a ValueError from bench's own code is a bug and keeps its traceback."""
+    tb = exc.__traceback__
+    module = ""
+    while tb is not None:
+        module = tb.tb_frame.f_globals.get("__name__", "")
+        tb = tb.tb_next
+    return module.split(".")[0] in ("hydra", "omegaconf")
 
 
 def _remove_empty_output_dir() -> None:
