@@ -69,7 +69,11 @@ def load_openings(name: str) -> list[Opening]:
     path = Path(name) if name.endswith(".txt") else CONF_DIR / "openings" / f"{name}.txt"
     if not path.is_file():
         raise BenchError(f"opening suite {name!r} not found at {path}; choose a file in {CONF_DIR / 'openings'}")
-    return parse_openings(path.read_text(), str(path))
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise BenchError(f"{path}: not UTF-8 text (byte {exc.start}); an opening suite is 'name: SAN moves' lines") from exc
+    return parse_openings(text, str(path))
 
 
 @dataclass(frozen=True)
