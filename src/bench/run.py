@@ -53,8 +53,8 @@ def validate(cfg: DictConfig) -> None:
     """Checks a schema cannot express; each failure is one line naming the field and the fix."""
     if cfg.budget.unit not in BUDGET_UNITS:
         raise BenchError(f"budget.unit={cfg.budget.unit!r}; choose one of {', '.join(BUDGET_UNITS)}")
-    if not cfg.budget.amount > 0:
-        raise BenchError(f"budget.amount={cfg.budget.amount}; it must be positive")
+    if not (cfg.budget.amount > 0 and math.isfinite(cfg.budget.amount)):  # inf: a run that never ends
+        raise BenchError(f"budget.amount={cfg.budget.amount}; it must be a positive, finite number")
     if cfg.eval.games < 2 or cfg.eval.games % 2:
         raise BenchError(f"eval.games={cfg.eval.games}; it must be an even number >= 2 (paired games)")
     if cfg.eval.rungs < 1:
