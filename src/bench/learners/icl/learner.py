@@ -42,7 +42,8 @@ ANSWER_BUDGET = 512
 
 def _check(cfg: Any) -> None:
     for field, value, allowed in (("mode", cfg.mode, MODES), ("memory", cfg.memory, MEMORIES),
-                                  ("feedback", cfg.feedback, FEEDBACKS), ("score_norm", cfg.score_norm, ("sum", "mean")),
+                                  ("feedback", cfg.feedback, FEEDBACKS),
+                                  ("score_norm", cfg.score_norm, ("sum", "mean")),
                                   ("lora.objective", cfg.lora.objective, OBJECTIVES)):
         if value not in allowed:
             raise BenchError(f"learner.{field}={value!r}; choose one of {', '.join(allowed)}")

@@ -127,8 +127,8 @@ class LoraMemory:
     def __init__(self, context: ContextMemory, backend: Any, builder: PromptBuilder, cfg: Any, show_history: bool,
                  end: bool, seed: int, report_flops: Callable[[float], None] | None = None) -> None:
         if not all(hasattr(backend, a) for a in ("model", "exclusive", "weights_changed", "answer_ids")):
-            raise BenchError(f"learner.memory=lora|both trains the model's weights, so it needs llm=embedded (the model "
-                             f"in this process); {backend.name} cannot")
+            raise BenchError(f"learner.memory=lora|both trains the model's weights, so it needs llm=embedded "
+                             f"(the model in this process); {backend.name} cannot")
         if cfg.objective not in ("supervised", "policy_gradient"):
             raise BenchError(f"learner.lora.objective={cfg.objective!r}; choose supervised or policy_gradient")
         if cfg.baseline not in ("mean", "none"):
@@ -283,5 +283,27 @@ class LoraMemory:
                 "flops": flops, "seconds": round(seconds, 3)}
 
 
+def lesson_gain(mem: LoraMemory) -> tuple[float, float, int]:
+    """(log-likelihood of every lesson move of the games trained on with the base model, with the adapter, moves),
+    each after its prompt without history, as score mode computes it. Diagnostic: swaps the adapter out and back."""
+    import torch
+
+    examples = [e for rec in mem.records for e in lesson_examples(rec, mem.builder, "", "supervised")]
+
+    def total() -> float:
+        return sum(mem.backend.score(e.prompt, [e.answer]).logprobs[0] for e in examples)
+
+    after = total()
+    trained = adapter_tensors(mem.wrapped)
+    with mem.backend.exclusive():  # B = 0: the adapter adds nothing, i.e. the base model
+        load_adapter(mem.wrapped, {k: torch.zeros_like(v) if "lora_B" in k else v for k, v in trained.items()})
+    mem.backend.weights_changed()
+    before = total()
+    with mem.backend.exclusive():
+        load_adapter(mem.wrapped, trained)
+    mem.backend.weights_changed()
+    return before, after, len(examples)
+
+
 __all__ = ["Example", "LoraMemory", "adapter_tensors", "attach_adapter", "game_positions", "lesson_examples",
-           "load_adapter", "tensor_bytes"]
+           "lesson_gain", "load_adapter", "tensor_bytes"]
