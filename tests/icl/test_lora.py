@@ -82,19 +82,29 @@ def test_an_adapter_step_changes_only_adapter_weights(tiny_dir: Path) -> None:
 
 
 def test_flops_are_measured_once_per_batch_shape_and_scale_with_steps(tiny_dir: Path) -> None:
-    mem = memory(tiny_dir, steps=1)
-    mem.add(record(1))
-    one = mem.stats["train_flops"]
-    mem.cfg.steps = 3
-    mem.add(record(2))  # same lesson, same shape: the cached figure is reused for every step
-    assert mem.stats["train_flops"] == pytest.approx(4 * one) and len(mem.counter._cache) == 1
     from torch.utils.flop_counter import FlopCounterMode
 
-    batch = mem.batch(lesson_examples(record(), mem.builder, "", "supervised"))
-    with torch.no_grad(), FlopCounterMode(display=False) as mode:
-        mem.answer_logprobs(batch)
-    forward = mode.get_total_flops()
-    assert 1.5 * forward < one < 3.5 * forward  # forward + backward (activation grads through the frozen base)
+    for micro in (1, 3):
+        mem = memory(tiny_dir, steps=1, micro_batch=micro)
+        mem.add(record(1))
+        one, shapes = mem.stats["train_flops"], len(mem.counter._cache)
+        mem.cfg.steps = 3
+        mem.add(record(2))  # same lesson, same shapes: the cached figures are reused for every step
+        assert mem.stats["train_flops"] == pytest.approx(4 * one) and len(mem.counter._cache) == shapes
+        forward = 0
+        for batch in mem.chunks(lesson_examples(record(), mem.builder, "", "supervised"), micro):
+            with torch.no_grad(), FlopCounterMode(display=False) as mode:
+                mem.answer_logprobs(batch)
+            forward += mode.get_total_flops()
+        assert 1.5 * forward < one < 3.5 * forward  # forward + backward (activation grads through the frozen base)
+
+
+def test_micro_batches_take_the_same_step_as_one_batch(tiny_dir: Path) -> None:
+    whole, micro = memory(tiny_dir, steps=2, micro_batch=3), memory(tiny_dir, steps=2, micro_batch=1)
+    whole.add(record())
+    micro.add(record())
+    a, b = whole.state_dict()["adapter"], micro.state_dict()["adapter"]
+    assert all(torch.allclose(a[k], b[k], atol=1e-5) for k in a) and any(a[k].abs().sum() > 0 for k in a if "B" in k)
 
 
 def test_a_padded_batch_scores_each_example_as_alone(tiny_dir: Path) -> None:

@@ -73,6 +73,10 @@ class LoraConfig:
     """policy_gradient: the model's positions per step (drawn without replacement from the game, seeded)."""
     baseline: str = "mean"
     """policy_gradient: `mean` subtracts the mean result of earlier games (0 before the first); `none`: nothing."""
+    micro_batch: int = 1
+    """Examples per forward/backward pass; a step accumulates gradients over its examples (same step, same FLOPs).
+    Peak memory grows with the tokens of one pass: SmolLM2 on 4 examples of ~600 tokens peaked at 3.8 GB RSS with
+    4 per pass, 2.0 GB with 1."""
     pad_multiple: int = 32
     """Sequences are left-padded to a multiple of this, so batch shapes repeat and FLOPs are measured once each."""
     threads: int = 0

@@ -133,8 +133,8 @@ class LoraMemory:
             raise BenchError(f"learner.lora.objective={cfg.objective!r}; choose supervised or policy_gradient")
         if cfg.baseline not in ("mean", "none"):
             raise BenchError(f"learner.lora.baseline={cfg.baseline!r}; choose mean or none")
-        if int(cfg.steps) < 0 or int(cfg.rank) < 1 or int(cfg.batch) < 1 or int(cfg.pad_multiple) < 1:
-            raise BenchError("learner.lora: steps must be >= 0, rank, batch and pad_multiple >= 1")
+        if int(cfg.steps) < 0 or min(int(cfg.rank), int(cfg.batch), int(cfg.micro_batch), int(cfg.pad_multiple)) < 1:
+            raise BenchError("learner.lora: steps must be >= 0; rank, batch, micro_batch and pad_multiple >= 1")
         self.context, self.backend, self.builder, self.cfg = context, backend, builder, cfg
         self.show_history, self.end, self.seed = show_history, end, int(seed)
         self.report_flops = report_flops
@@ -218,6 +218,10 @@ class LoraMemory:
         return {"ids": ids, "mask": mask, "positions": positions, "keep": keep, "answer_mask": answer_mask,
                 "weights": torch.tensor([e.weight for e in examples])}
 
+    def chunks(self, examples: list[Example], size: int) -> list[dict[str, Any]]:
+        """Micro-batches of `size` examples (activation memory grows with the tokens of one backward pass)."""
+        return [self.batch(examples[i:i + size]) for i in range(0, len(examples), size)]
+
     def answer_logprobs(self, batch: dict[str, Any]) -> Any:
         """Per example: the summed log-probability of its answer tokens (what score mode ranks moves by)."""
         import torch
@@ -240,29 +244,34 @@ class LoraMemory:
         optimiser = torch.optim.AdamW(params, lr=float(self.cfg.lr), weight_decay=0.0)
         threads = torch.get_num_threads()
         flops, losses = 0.0, []
-        fixed = self.batch(examples) if self.cfg.objective == "supervised" else None
+        micro = int(self.cfg.micro_batch)
+        fixed = self.chunks(examples, micro) if self.cfg.objective == "supervised" else None
         with self.backend.exclusive():
             torch.set_num_threads(int(self.cfg.threads) or os.cpu_count() or 1)
             self.wrapped.train()
             try:
                 with torch.enable_grad():
                     for _ in range(int(self.cfg.steps)):
-                        batch = fixed or self.batch(rng.sample(examples, min(int(self.cfg.batch), len(examples))))
-                        result: dict[str, Any] = {}
+                        chunks = fixed or self.chunks(
+                            rng.sample(examples, min(int(self.cfg.batch), len(examples))), micro)
+                        count = sum(int(b["ids"].shape[0]) for b in chunks)
+                        result: dict[str, Any] = {"loss": 0.0}
+                        for batch in chunks:  # gradients accumulate over micro-batches: one step's mean loss
 
-                        def step(batch: dict[str, Any] = batch, result: dict[str, Any] = result) -> None:
-                            logp = self.answer_logprobs(batch)
-                            loss = -(batch["weights"] * logp).mean()
-                            loss.backward()
-                            result["loss"] = float(loss.detach())
+                            def step(batch: dict[str, Any] = batch, result: dict[str, Any] = result,
+                                     count: int = count) -> None:
+                                logp = self.answer_logprobs(batch)
+                                loss = -(batch["weights"] * logp).sum() / count
+                                loss.backward()
+                                result["loss"] += float(loss.detach())
 
-                        key = ("lora-step", *batch["ids"].shape, batch["keep"])
-                        known = self.counter.known(key)
-                        if known is None:
-                            flops += self.counter.count(key, step)
-                        else:
-                            step()
-                            flops += known
+                            key = ("lora-step", *batch["ids"].shape, batch["keep"])
+                            known = self.counter.known(key)
+                            if known is None:
+                                flops += self.counter.count(key, step)
+                            else:
+                                step()
+                                flops += known
                         torch.nn.utils.clip_grad_norm_(params, 1.0)
                         optimiser.step()
                         optimiser.zero_grad(set_to_none=True)
