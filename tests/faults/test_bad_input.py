@@ -136,9 +136,6 @@ def test_epd_and_fen_task_files(text_lines: list[str], tmp_path: Path, ledger: L
             assert board.is_valid() and not board.is_game_over() and task.horizon >= 1
 
 
-@pytest.mark.xfail(strict=True, raises=UnicodeDecodeError,
-                   reason="rlvr tasks.load_task_file reads with Path.read_text(): a task file that is not UTF-8 "
-                          "raises UnicodeDecodeError (a traceback) instead of a BenchError naming the file")
 def test_a_task_file_that_is_not_utf8(tmp_path: Path) -> None:
     from bench.learners.rlvr.tasks import load_task_file
 

@@ -99,8 +99,12 @@ def load_task_file(path: str | Path, defaults: dict[str, Any]) -> list[Task]:
     p = Path(path)
     if not p.is_file():
         raise BenchError(f"task file {p} does not exist; give generators[i].path an EPD/FEN file (see conf/tasks/)")
+    try:
+        text = p.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise BenchError(f"task file {p} is not UTF-8 text (byte {exc.start}: {exc.reason}); save it as UTF-8") from exc
     tasks = []
-    for number, line in enumerate(p.read_text().splitlines(), start=1):
+    for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip() or line.lstrip().startswith("#"):
             continue
         tasks.append(parse_task_line(line, f"{p}:{number}", defaults))
