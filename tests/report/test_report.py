@@ -105,6 +105,46 @@ def test_torn_metrics_tail_and_empty_runs(tmp_path: Path) -> None:
         build_report([tmp_path / "empty"], tmp_path / "out")
 
 
+def test_malformed_records_are_skipped_and_counted(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    good = [record(i, -600 + 50 * i, 100, {"wall_s": i}, {"games": i}, "random", 0) for i in range(2)]
+    bad = [{**good[0], "eval_index": None}, {**good[0], "eval_index": 2, "elo": float("nan")},
+           {**good[0], "eval_index": "3"}, {**good[0], "eval_index": 4, "elo_ci": [1.0]},
+           {**good[0], "eval_index": 5, "seed": "x"}, {**good[0], "eval_index": 6, "compute": {"wall_s": "slow"}},
+           {**good[0], "eval_index": 7, "samples": [1]}, [1, 2]]
+    path = write_run(tmp_path / "in" / "a", [good[1], *bad, good[0]], config("random", 0))
+    with caplog.at_level("WARNING", logger="bench.report.loading"):
+        runs = load_runs([tmp_path / "in"])
+    assert [r["eval_index"] for r in runs[0].records] == [0, 1] and runs[0].skipped == len(bad)
+    assert f"{path / 'metrics.jsonl'}: {len(bad)} of {len(bad) + 2} records skipped" in caplog.text
+    report = build_report([tmp_path / "in"], tmp_path / "out")
+    assert f"{len(bad)} malformed records were skipped" in report.markdown.read_text()
+
+
+def test_a_failed_build_leaves_out_as_it_was(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    sweep = make_tree(tmp_path / "tree")
+    out = tmp_path / "deep" / "out"
+    with pytest.raises(BenchError, match="no run directory"):
+        build_report([tmp_path / "nothing"], out)
+    assert not out.exists()
+    first = build_report([sweep], out)
+    (out / "notes.txt").write_text("mine")
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+
+    def broken(*args: object) -> None:
+        raise RuntimeError("a bug while drawing")
+
+    monkeypatch.setitem(PLOTS, next(iter(PLOTS)), broken)
+    with pytest.raises(RuntimeError, match="a bug while drawing"):
+        build_report([sweep], out)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # the last report, untouched
+    assert sorted(p.name for p in out.parent.iterdir()) == ["out"]  # no staging folder left
+    monkeypatch.undo()
+    write_run(sweep / "late", [record(0, -600, 100, {}, {}, "random", 5)], config("random", 5))
+    again = build_report([sweep], out)
+    assert len(again.runs) == len(first.runs) + 1 and (out / "notes.txt").read_text() == "mine"
+    assert sorted(p.name for p in out.iterdir()) == sorted(before)
+
+
 def test_cli(tmp_path: Path) -> None:
     sweep = make_tree(tmp_path)
     out = tmp_path / "rep"

@@ -1,7 +1,8 @@
 """Find run directories, read their records, and group seeds of one configuration together.
 
 A run directory is any folder holding a `metrics.jsonl` (single runs, Hydra sweep subfolders, copies from a
-cluster). Torn last lines are not data (`bench.results.read_jsonl`). Two runs belong to the same
+cluster). Torn last lines are not data (`bench.results.read_jsonl`), and a record whose fields the report reads
+have the wrong type (a hand-edited or foreign file) is skipped with a warning that counts them. Two runs belong to the same
 *configuration* when their resolved configs agree on everything except the seed and the settings that change
 how a run executes but not what it learns (paths, progress bars, concurrency, the runtime group).
 """
@@ -9,6 +10,8 @@ how a run executes but not what it learns (paths, progress bars, concurrency, th
 from __future__ import annotations
 
 import json
+import logging
+import math
 import re
 from collections import Counter
 from dataclasses import dataclass, field
@@ -22,6 +25,8 @@ from bench.results import CONFIG, GAMES, METRICS, read_jsonl
 EXECUTION_KEYS = ("seed", "run_dir", "resume", "progress", "runtime", "stockfish.path", "stockfish.threads",
                   "stockfish.hash_mb", "stockfish.move_timeout", "eval.concurrency", "hydra")
 """Dotted config prefixes that do not define a configuration (seeds of one configuration differ only here)."""
+
+log = logging.getLogger(__name__)
 
 _HEADER = re.compile(r'^\[(\w+) "(.*)"\]\s*$')
 
@@ -52,6 +57,8 @@ class Run:
     config: dict[str, Any]
     """The resolved config.yaml ({} when absent)."""
     pgn: PgnSummary
+    skipped: int = 0
+    """Records of metrics.jsonl left out as malformed (see `record_problem`)."""
     calibration: dict[str, Any] | None = None
     """The ladder's calibration file named in the records, when it can be found."""
     calibration_path: Path | None = None
@@ -62,15 +69,14 @@ class Run:
 
     @property
     def learner(self) -> str:
-        if self.records:
-            return str(self.records[-1].get("learner", "?"))
-        return str(get(self.config, "learner.name", "?"))
+        name = self.records[-1].get("learner") if self.records else None
+        return str(name if name is not None else get(self.config, "learner.name", "?"))
 
     @property
     def seed(self) -> int:
-        if self.records:
-            return int(self.records[-1].get("seed", 0))
-        return int(self.config.get("seed", 0))
+        seed = self.records[-1].get("seed") if self.records else None
+        seed = seed if seed is not None else self.config.get("seed")
+        return seed if isinstance(seed, int) and not isinstance(seed, bool) else 0
 
     @property
     def games_path(self) -> Path:
@@ -157,9 +163,53 @@ def find_calibration(records: list[dict[str, Any]], conf_dir: Path | None) -> tu
         return None, None
 
 
+def _number(value: Any, finite: bool = True) -> bool:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    return math.isfinite(value) if finite else not math.isnan(value)
+
+
+def record_problem(record: Any) -> str | None:
+    """Why a metrics record cannot be reported, or None: the fields the report reads, with the types
+    `bench.run` writes them (`elo_ci` ends may be infinite: the one-sided intervals off the ladder's ends)."""
+    if not isinstance(record, dict):
+        return f"not a JSON object but {type(record).__name__}"
+    index = record.get("eval_index")
+    if isinstance(index, bool) or not isinstance(index, int) or index < 0:
+        return f"eval_index={index!r} is not an evaluation number (an integer >= 0)"
+    if not _number(record.get("elo")):
+        return f"elo={record.get('elo')!r} is not a finite number"
+    ci = record.get("elo_ci")
+    if ci is not None and not (isinstance(ci, list) and len(ci) == 2 and all(_number(x, finite=False) for x in ci)):
+        return f"elo_ci={ci!r} is not a [low, high] pair of numbers"
+    for key, kind in (("edge", str), ("learner", str), ("seed", int)):
+        value = record.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, kind)):
+            return f"{key}={value!r} is not a{'n integer' if kind is int else ' string'}"
+    for key in ("compute", "samples", "budget", "ladder", "learner_info"):
+        if not isinstance(record.get(key) or {}, dict):
+            return f"{key}={record.get(key)!r} is not a mapping"
+    for key in ("compute", "samples"):
+        bad = [k for k, v in (record.get(key) or {}).items() if not _number(v)]
+        if bad:
+            return f"{key}.{bad[0]}={record[key][bad[0]]!r} is not a finite number"
+    return None
+
+
 def load_run(path: Path, conf_dir: Path | None = None) -> Run:
-    records, _ = read_jsonl(path / METRICS)
-    records.sort(key=lambda r: int(r.get("eval_index", 0)))
+    records: list[dict[str, Any]] = []
+    problems: list[str] = []
+    read, _ = read_jsonl(path / METRICS)
+    for line, record in enumerate(read, start=1):  # read_jsonl stops at the first line that is not a record
+        problem = record_problem(record)
+        if problem is None:
+            records.append(record)
+        else:
+            problems.append(f"line {line}: {problem}")
+    if problems:
+        log.warning("%s: %d of %d records skipped as malformed (first, %s)", path / METRICS, len(problems), len(read),
+                    problems[0])
+    records.sort(key=lambda r: r["eval_index"])
     config: dict[str, Any] = {}
     if (path / CONFIG).is_file():
         try:
@@ -168,7 +218,7 @@ def load_run(path: Path, conf_dir: Path | None = None) -> Run:
         except yaml.YAMLError:
             config = {}
     calibration, calibration_path = find_calibration(records, conf_dir)
-    return Run(path=path, records=records, config=config, pgn=read_pgn_summary(path / GAMES),
+    return Run(path=path, records=records, config=config, pgn=read_pgn_summary(path / GAMES), skipped=len(problems),
                calibration=calibration, calibration_path=calibration_path)
 
 
