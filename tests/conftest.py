@@ -1,8 +1,10 @@
-"""Shared fixtures: composed configs with tiny budgets, and a quiet environment."""
+"""Shared fixtures: composed configs with tiny budgets, a ladder whose games replay, and a quiet environment."""
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 from pathlib import Path
 from typing import Callable
 
@@ -48,3 +50,52 @@ def make_cfg() -> Callable[..., DictConfig]:
 @pytest.fixture
 def run_dir(tmp_path: Path) -> Path:
     return tmp_path / "run"
+
+
+DET_LADDER = """
+defaults: [base_ladder, _self_]
+name: det
+calibration: det.calibration.json
+anchor: sf
+anchor_elo: 1350
+rungs:
+  - {name: random, kind: random}
+  - {name: eps80, kind: stockfish, nodes: 300, epsilon: 0.8}
+  - {name: eps40, kind: stockfish, nodes: 300, epsilon: 0.4}
+  - {name: sf, kind: stockfish, nodes: 300}
+"""
+DET_RATINGS = {"random": -600, "eps80": -200, "eps40": 600, "sf": 1350}
+
+
+def write_det_conf(root: Path, eval_overrides: list[str]) -> Path:
+    """A copy of conf/ under `root` with ladder `det`, whose every game is reproducible move for move.
+
+    Stockfish's strength limits (UCI_Elo, Skill Level) pick their weaker moves with a generator seeded from the
+    clock, so games against those rungs cannot be replayed. Full-strength node-limited Stockfish with seeded
+    ε-mixing can: with it, an interrupted and resumed run must reproduce the uninterrupted one exactly. The
+    ratings are placeholders (bookkeeping is under test, not ratings); the calibration records the game rules of
+    the evaluation that `eval_overrides` compose, so runs with those settings log no mismatch warning.
+    """
+    from omegaconf import OmegaConf
+
+    from bench.config import CONF_DIR, LadderConfig
+    from bench.games import GameRules
+    from bench.ladder import rungs_from_config, time_control
+    from bench.players import engine_identity, find_stockfish
+
+    conf = root / "conf"
+    shutil.copytree(CONF_DIR, conf)
+    (conf / "ladder" / "det.yaml").write_text(DET_LADDER)
+    fields = OmegaConf.create(DET_LADDER)
+    fields.pop("defaults")
+    rungs = rungs_from_config(OmegaConf.merge(OmegaConf.structured(LadderConfig), fields))
+    calibration = {
+        "ladder": "det", "command": "synthetic (tests/conftest.py write_det_conf)",
+        "stockfish": engine_identity(find_stockfish()),
+        "rules": GameRules.from_config(compose_config(eval_overrides).eval).describe(), "rungs": time_control(rungs),
+        "games_per_pair": 0, "anchor": "sf",
+        "ratings": {n: {"elo": e, "se": 50.0, "low": e - 100, "high": e + 100, "nominal": None}
+                    for n, e in DET_RATINGS.items()},
+    }
+    (conf / "ladder" / "det.calibration.json").write_text(json.dumps(calibration))
+    return conf

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
-import shutil
 import subprocess
 import sys
 import time
@@ -16,7 +14,7 @@ import pytest
 from bench.ladder import load_calibration, rungs_from_config
 from bench.results import RunDir
 from bench.run import run
-from tests.conftest import compose_config
+from tests.conftest import write_det_conf
 
 pytestmark = pytest.mark.stockfish
 
@@ -61,54 +59,6 @@ def _cli(args: list[str], cwd: Path, env: dict[str, str] | None = None) -> subpr
                             stderr=subprocess.PIPE, text=True, env={**os.environ, **(env or {})})
 
 
-DETERMINISTIC_LADDER = """
-defaults: [base_ladder, _self_]
-name: det
-calibration: det.calibration.json
-anchor: sf
-anchor_elo: 1350
-rungs:
-  - {name: random, kind: random}
-  - {name: eps80, kind: stockfish, nodes: 300, epsilon: 0.8}
-  - {name: eps40, kind: stockfish, nodes: 300, epsilon: 0.4}
-  - {name: sf, kind: stockfish, nodes: 300}
-"""
-
-
-def deterministic_conf(tmp_path: Path) -> Path:
-    """A copy of conf/ with a ladder whose every game is reproducible.
-
-    Stockfish's strength limits (UCI_Elo, Skill Level) pick their weaker moves with a generator seeded from the
-    clock, so games against those rungs cannot be replayed move for move. Full-strength node-limited Stockfish
-    with seeded ε-mixing can: with it, kill-and-resume must reproduce the uninterrupted run exactly. The ratings
-    in this calibration are placeholders: this test checks the records' bookkeeping, not the ratings.
-    """
-    from omegaconf import OmegaConf
-
-    from bench.config import CONF_DIR, LadderConfig
-    from bench.games import GameRules
-    from bench.ladder import time_control
-    from bench.players import engine_identity, find_stockfish
-
-    conf = tmp_path / "conf"
-    shutil.copytree(CONF_DIR, conf)
-    (conf / "ladder" / "det.yaml").write_text(DETERMINISTIC_LADDER)
-    fields = OmegaConf.create(DETERMINISTIC_LADDER)
-    fields.pop("defaults")
-    ladder = OmegaConf.merge(OmegaConf.structured(LadderConfig), fields)
-    cfg = compose_config(["eval=quick"])
-    rungs = rungs_from_config(ladder)
-    ratings = {"random": -600, "eps80": -200, "eps40": 600, "sf": 1350}
-    calibration = {
-        "ladder": "det", "command": "synthetic (tests/test_run.py)", "stockfish": engine_identity(find_stockfish()),
-        "rules": GameRules.from_config(cfg.eval).describe(), "rungs": time_control(rungs), "games_per_pair": 0,
-        "anchor": "sf", "ratings": {n: {"elo": e, "se": 50.0, "low": e - 100, "high": e + 100, "nominal": None}
-                                    for n, e in ratings.items()},
-    }
-    (conf / "ladder" / "det.calibration.json").write_text(json.dumps(calibration))
-    return conf
-
-
 def _kill_during_second_evaluation(proc: subprocess.Popen[str], run: Path) -> None:
     deadline = time.time() + 300
     while time.time() < deadline:
@@ -122,7 +72,7 @@ def _kill_during_second_evaluation(proc: subprocess.Popen[str], run: Path) -> No
 
 
 def test_killed_and_resumed_run_ends_with_the_same_records(tmp_path: Path) -> None:
-    env = {"BENCH_CONF_DIR": str(deterministic_conf(tmp_path))}
+    env = {"BENCH_CONF_DIR": str(write_det_conf(tmp_path, ["eval=quick"]))}
     args = [*RANDOM_RUN, "ladder=det", "eval=quick", "eval.concurrency=2", "progress=false"]
     whole = tmp_path / "whole"
     done = _cli([*args, f"run_dir={whole}"], tmp_path, env)

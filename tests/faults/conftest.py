@@ -8,7 +8,6 @@ the end of the session the table of faults injected / survived / records lost is
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -22,6 +21,7 @@ from typing import Any, Iterator
 
 import pytest
 
+from tests.conftest import write_det_conf
 from tests.icl.conftest import smol_dir, tiny_dir  # noqa: F401 (session fixtures: the tiny LM for icl runs)
 
 REPO = Path(__file__).resolve().parents[2]
@@ -113,62 +113,14 @@ def bench_cli(args: list[str], cwd: Path, fault: str | None = None, env: dict[st
     return Finished(proc.returncode, out, err, time.perf_counter() - start)
 
 
-DET_LADDER = """
-defaults: [base_ladder, _self_]
-name: det
-calibration: det.calibration.json
-anchor: sf
-anchor_elo: 1350
-rungs:
-  - {name: random, kind: random}
-  - {name: eps80, kind: stockfish, nodes: 300, epsilon: 0.8}
-  - {name: eps40, kind: stockfish, nodes: 300, epsilon: 0.4}
-  - {name: sf, kind: stockfish, nodes: 300}
-"""
-DET_RATINGS = {"random": -600, "eps80": -200, "eps40": 600, "sf": 1350}
 EVAL = ["eval=quick", "eval.games=2", "eval.max_plies=40", "eval.concurrency=2", "progress=false"]
 """Evaluations the fault tests play: one paired game per evaluation point, games capped at 40 plies."""
 
 
-def write_det_conf(root: Path) -> Path:
-    """A copy of conf/ with ladder `det`: full-strength node-limited Stockfish and seeded ε-mixing only.
-
-    Stockfish's strength limits (UCI_Elo, Skill Level) draw their weaker moves from a generator seeded by the
-    clock, so only such rungs make every game replayable and an interrupted run comparable record for record
-    with an uninterrupted one. The ratings are placeholders (bookkeeping is under test, not ratings); the
-    calibration records this suite's game rules so no mismatch warning is logged.
-    """
-    import shutil
-
-    from omegaconf import OmegaConf
-
-    from bench.config import CONF_DIR, LadderConfig
-    from bench.games import GameRules
-    from bench.ladder import rungs_from_config, time_control
-    from bench.players import engine_identity, find_stockfish
-    from tests.conftest import compose_config
-
-    conf = root / "conf"
-    shutil.copytree(CONF_DIR, conf)
-    (conf / "ladder" / "det.yaml").write_text(DET_LADDER)
-    fields = OmegaConf.create(DET_LADDER)
-    fields.pop("defaults")
-    rungs = rungs_from_config(OmegaConf.merge(OmegaConf.structured(LadderConfig), fields))
-    rules = GameRules.from_config(compose_config([*EVAL]).eval).describe()
-    calibration = {
-        "ladder": "det", "command": "synthetic (tests/faults/conftest.py)",
-        "stockfish": engine_identity(find_stockfish()), "rules": rules, "rungs": time_control(rungs),
-        "games_per_pair": 0, "anchor": "sf",
-        "ratings": {n: {"elo": e, "se": 50.0, "low": e - 100, "high": e + 100, "nominal": None}
-                    for n, e in DET_RATINGS.items()},
-    }
-    (conf / "ladder" / "det.calibration.json").write_text(json.dumps(calibration))
-    return conf
-
-
 @pytest.fixture(scope="session")
 def det_conf(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return write_det_conf(tmp_path_factory.mktemp("det"))
+    """conf/ with ladder `det` (`tests.conftest.write_det_conf`), calibrated for the games in `EVAL`."""
+    return write_det_conf(tmp_path_factory.mktemp("det"), EVAL)
 
 
 # ------------------------------------------------------------------------------------------- engine processes
