@@ -3,7 +3,9 @@
 Every Stockfish process of the run (rungs and adjudicator) is real Stockfish behind `engine_proxy.py`, which
 misbehaves once, at the N-th search of the run. The run must restart the engine within `stockfish.move_timeout`,
 replay that game from its start, count it once, log the event in the record (`engine_restarts`, `events`),
-finish the evaluation with every game in games.pgn exactly once, and leave no engine process behind.
+finish the evaluation with every game in games.pgn exactly once, and leave no engine process behind. The rlvr
+verifiers' engine pool meets the same faults directly: it replaces the engine, asks again and scores exactly as
+a pool that never failed; an engine that fails every time is one BenchError.
 """
 
 from __future__ import annotations
@@ -84,3 +86,60 @@ def test_an_engine_that_never_recovers_stops_the_run_with_one_clear_error(make_c
             run(cfg, run_dir=tmp_path / "run")
         assert RunDir(tmp_path / "run").read_metrics() == []
         assert not os.path.exists(tmp_path / "run" / "checkpoint.pt")
+
+
+def rlvr_eval_rollouts() -> list[object]:
+    """Finished one-move rollouts from the start position, each judged by Stockfish (`eval`, 200 nodes)."""
+    import chess
+
+    from bench.learners.rlvr.config import GeneratorConfig
+    from bench.learners.rlvr.tasks import Task
+    from bench.learners.rlvr.verifiers import Finished
+
+    start = chess.Board()
+    task = Task(fen=start.fen(), verifier="eval", horizon=1, opponent="random", generator="g")
+    params = GeneratorConfig(verifier="eval", eval_nodes=200)
+    items = []
+    for move in list(start.legal_moves)[:6]:
+        end = start.copy()
+        end.push(move)
+        items.append(Finished(task, params, start, end, chess.WHITE, 1))
+    return items
+
+
+@pytest.mark.parametrize("mode", ["die", "hang", "garbage"])
+def test_rlvr_verifier_engine_fault_is_replaced_and_the_rewards_do_not_change(mode: str, tmp_path: Path,
+                                                                             ledger: Ledger) -> None:
+    """The 3rd verification misbehaves: the pool replaces the engine and asks again; each verification starts a
+    new game in the engine, so the rewards equal those of a pool that never failed."""
+    from bench.learners.rlvr.verifiers import EnginePool, Verifiers
+
+    items = rlvr_eval_rollouts()
+    clean = Verifiers(EnginePool(1))
+    faulty = Verifiers(EnginePool(1, str(faulty_stockfish(tmp_path, mode, at=3)), timeout=TIMEOUT))
+    try:
+        expected = clean.score(items)
+        with ledger.fault(f"rlvr verifier engine {'killed' if mode == 'die' else mode}"):
+            start = time.perf_counter()
+            assert faulty.score(items) == expected
+            assert faulty.engines.restarts == 1 and time.perf_counter() - start < 30 + TIMEOUT
+    finally:
+        clean.close()
+        faulty.close()
+
+
+def test_an_rlvr_verifier_engine_that_never_recovers_is_one_clear_error(tmp_path: Path, ledger: Ledger) -> None:
+    from bench.errors import BenchError
+    from bench.learners.rlvr.verifiers import EnginePool, Verifiers
+
+    broken = tmp_path / "stockfish-broken"  # each process its own counter ($$): every one dies at its first search
+    broken.write_text(f"#!/bin/sh\nexec {sys.executable} {PROXY} {find_stockfish()} {tmp_path}/c.$$ die 1\n")
+    broken.chmod(broken.stat().st_mode | stat.S_IXUSR)
+    verifiers = Verifiers(EnginePool(1, str(broken), timeout=TIMEOUT))
+    try:
+        with ledger.fault("rlvr verifier engine dead on every search"):
+            with pytest.raises(BenchError, match="verifier engine failed 3 times in a row"):
+                verifiers.score(rlvr_eval_rollouts())
+            assert verifiers.engines.restarts == 3
+    finally:
+        verifiers.close()

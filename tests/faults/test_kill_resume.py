@@ -60,9 +60,6 @@ INEXACT = {
     "mcts": "mcts checkpoints do not hold the self-play games in flight (lockstep games span many improve() "
             "calls): a resumed run restarts them, so its replay, training and later records differ from an "
             "uninterrupted run's (bookkeeping is still exact: nothing lost or kept twice)",
-    "rlvr": "rlvr's engine verifiers call analyse() without a game key, so Stockfish keeps its hash table across "
-            "verifications; a resumed run starts with an empty hash and scores some positions slightly "
-            "differently, so rewards (not the bookkeeping) drift from an uninterrupted run's",
 }
 """Learners whose resumed runs cannot equal an uninterrupted one, and why (reported to the lead)."""
 

@@ -37,7 +37,8 @@ class RolloutActor:
         sf = SimpleNamespace(**(stockfish or {}))
         self.counter = FlopCounter()
         self.opponents = Opponents([SimpleNamespace(**r) for r in rungs], 1, sf, seed)
-        self.verifiers = Verifiers(EnginePool(1, getattr(sf, "path", None)))
+        self.verifiers = Verifiers(EnginePool(1, getattr(sf, "path", None), int(getattr(sf, "hash_mb", 16)),
+                                              float(getattr(sf, "move_timeout", 30.0))))
         self.engine = RolloutEngine(self.net, self.opponents, self.verifiers, lambda t: self.params[t.generator],
                                     self._flops, device)
 

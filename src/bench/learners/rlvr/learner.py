@@ -88,7 +88,8 @@ class RlvrLearner:
         self.opt = torch.optim.Adam(self.net.parameters(), lr=float(g.lr), weight_decay=float(g.weight_decay))
         workers = int(cfg.engine_workers) or int(getattr(runtime, "workers", 0) or 0) or (os.cpu_count() or 1)
         stockfish = context.stockfish
-        self.engines = EnginePool(workers, getattr(stockfish, "path", None), int(getattr(stockfish, "hash_mb", 16)))
+        self.engines = EnginePool(workers, getattr(stockfish, "path", None), int(getattr(stockfish, "hash_mb", 16)),
+                                  float(getattr(stockfish, "move_timeout", 30.0)))
         self.verifiers = Verifiers(self.engines)
         self.opponents = Opponents(context.rungs, workers, stockfish, seed)
         self.reservoir = ReservoirSource(int(cfg.rollout_buffer), RandomPlaySource(4, 60))

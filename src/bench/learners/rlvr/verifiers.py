@@ -9,11 +9,16 @@
 - `result`: the game result from the learner's side (win 1, draw 1/2, loss 0); a rollout that reaches its
   horizon unfinished is adjudicated by Stockfish, like the harness does, or scored by win probability.
 
-Every engine evaluation used for a reward is counted as one verifier call.
+Every engine evaluation used for a reward is counted as one verifier call. Each one starts a new game in the
+engine (`ucinewgame`: an empty hash and search history, about 3 ms), so a position's score depends on the position
+alone, not on which engine process scored it or what it searched before: rewards replay exactly after a resume or
+an engine restart. A dead or hung engine (no answer within `stockfish.move_timeout`) is killed and replaced, and
+the evaluation asked again.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -25,7 +30,9 @@ import chess.engine
 
 from bench.errors import BenchError
 from bench.learners.rlvr.tasks import Task
-from bench.players import EngineFailure, open_engine
+from bench.players import EngineFailure, engine_call, open_engine
+
+log = logging.getLogger(__name__)
 
 PIECE_VALUES = {chess.PAWN: 1, chess.KNIGHT: 3, chess.BISHOP: 3, chess.ROOK: 5, chess.QUEEN: 9, chess.KING: 0}
 MATE_CP = 10_000
@@ -56,11 +63,18 @@ def game_result(board: chess.Board, learner: chess.Color) -> float | None:
 
 
 class EnginePool:
-    """`size` Stockfish processes driven in parallel by threads; one call per engine at a time."""
+    """`size` Stockfish processes driven in parallel by threads; one call per engine at a time.
 
-    def __init__(self, size: int, path: str | None = None, hash_mb: int = 16) -> None:
+    A call that fails (the process died, answered garbage, or gave no answer within `timeout` seconds and was
+    killed) is retried on a fresh process, at most `retries` times; `restarts` counts the replacements.
+    """
+
+    def __init__(self, size: int, path: str | None = None, hash_mb: int = 16, timeout: float = 30.0,
+                 retries: int = 2) -> None:
         self.size = max(1, size)
         self.path, self.hash_mb = path, hash_mb
+        self.timeout, self.retries = timeout, retries
+        self.restarts = 0
         self._engines: list[chess.engine.SimpleEngine] = []
         self._free: list[chess.engine.SimpleEngine] = []
         self._lock = threading.Lock()
@@ -70,29 +84,45 @@ class EnginePool:
         with self._lock:
             if self._free:
                 return self._free.pop()
-            engine = open_engine(self.path)
+        engine = open_engine(self.path, timeout=self.timeout)
+        try:
             engine.configure({"Threads": 1, "Hash": self.hash_mb})
+        except BaseException:
+            engine.close()
+            raise
+        with self._lock:
             self._engines.append(engine)
-            return engine
+        return engine
 
     def _release(self, engine: chess.engine.SimpleEngine) -> None:
         with self._lock:
             self._free.append(engine)
 
-    def _run(self, fn: Callable[[chess.engine.SimpleEngine, Any], Any], item: Any) -> Any:
-        engine = self._acquire()
+    def _discard(self, engine: chess.engine.SimpleEngine) -> None:
+        with self._lock:
+            self._engines.remove(engine)
+            self.restarts += 1
         try:
-            result = fn(engine, item)
-        except (chess.engine.EngineError, chess.engine.EngineTerminatedError, TimeoutError, OSError) as exc:
-            with self._lock:
-                self._engines.remove(engine)
+            engine.close()
+        except Exception:
+            pass
+
+    def _run(self, fn: Callable[[chess.engine.SimpleEngine, Any], Any], item: Any) -> Any:
+        failures = 0
+        while True:
+            engine = self._acquire()
             try:
-                engine.close()
-            except Exception:
-                pass
-            raise EngineFailure(f"verifier engine failed: {exc}") from exc
-        self._release(engine)
-        return result
+                result = engine_call(engine, lambda: fn(engine, item), self.timeout, "verifier engine")
+            except EngineFailure as exc:
+                self._discard(engine)
+                failures += 1
+                if failures > self.retries:
+                    raise BenchError(f"the rlvr verifier engine failed {failures} times in a row, last: {exc}") from exc
+                log.warning("%s; replaced by a fresh engine, asking again (attempt %d of %d)", exc, failures + 1,
+                            self.retries + 1)
+                continue
+            self._release(engine)
+            return result
 
     def map(self, fn: Callable[[chess.engine.SimpleEngine, Any], Any], items: Sequence[Any]) -> list[Any]:
         if not items:
@@ -212,7 +242,8 @@ class Verifiers:
 
         def one(engine: chess.engine.SimpleEngine, pair: tuple[chess.Board, int]) -> float:
             board, n = pair
-            info = engine.analyse(board, chess.engine.Limit(nodes=n))
+            # a new game per evaluation (`ucinewgame`): the score cannot depend on what this engine searched before
+            info = engine.analyse(board, chess.engine.Limit(nodes=n), game=object(), info=chess.engine.INFO_SCORE)
             return float(info["score"].pov(board.turn).score(mate_score=MATE_CP))
 
         return self.engines.map(one, pairs)
