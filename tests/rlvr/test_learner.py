@@ -81,6 +81,7 @@ def test_state_dict_round_trip_continues_identically() -> None:
     b = build(seed=99)
     try:
         a.improve()
+        a.replaced["workers"] = 2  # as if two Ray actors had been replaced: the count carries across a resume
         buffer = io.BytesIO()
         torch.save(a.state_dict(), buffer)
         buffer.seek(0)
@@ -91,6 +92,7 @@ def test_state_dict_round_trip_continues_identically() -> None:
             assert torch.allclose(va, vb), k
         assert a.pool.stats() == b.pool.stats()
         assert a.eval_info()["per_task"] == b.eval_info()["per_task"]
+        assert b.eval_info()["workers_replaced"] == 2 and b.eval_info()["verifier_engines_replaced"] == 0
     finally:
         a.close()
         b.close()
@@ -165,6 +167,88 @@ def test_merge_puts_shards_back_in_task_order() -> None:
     assert m.rollout_index.tolist() == [0, 1, 4, 5, 5, 3, 3]
     assert m.final_fens == ["a0", "a1", "b0", "b1", "c0", "c1"]
     assert m.plies == 7 and m.verifier_calls == 2
+
+
+class ActorDied(Exception):
+    """Stands in for ray.exceptions.RayActorError."""
+
+
+class Ref:
+    """A finished task's result, hashable (by identity) like an ObjectRef."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+
+class FakeRay:
+    """The few Ray calls RayRollouts.run makes, in process: an actor 'dies' while its slot has deaths left."""
+
+    def __init__(self, deaths: dict[int, int]) -> None:
+        self.deaths, self.started, self.killed = deaths, [], []
+
+    def put(self, value: Any) -> Any:
+        return value
+
+    def wait(self, futures: list[Any], num_returns: int) -> tuple[list[Any], list[Any]]:
+        return futures[:num_returns], futures[num_returns:]
+
+    def get(self, future: Any) -> Any:
+        slot, batch = future.value
+        if self.deaths.get(slot, 0) > 0:
+            self.deaths[slot] -= 1
+            raise ActorDied(f"actor {slot} died")
+        return batch
+
+    def kill(self, actor: Any, no_restart: bool = False) -> None:
+        self.killed.append(actor.slot)
+
+
+def fake_ray_rollouts(fake: FakeRay, workers: int) -> Any:
+    """RayRollouts over FakeRay: each actor returns a batch whose rewards name the tasks it ran."""
+    from types import SimpleNamespace
+
+    from bench.learners.rlvr.distributed import RayRollouts
+    from bench.learners.rlvr.rollouts import RolloutBatch
+
+    class Actor:
+        def __init__(self, slot: int) -> None:
+            self.slot = slot
+            self.run = SimpleNamespace(remote=self.remote)
+
+        def remote(self, weights: Any, tasks: list[dict[str, Any]], group: int, temperature: float, seed: int) -> Any:
+            n = len(tasks) * group
+            rewards = np.asarray([[float(t["task_id"])] * group for t in tasks], np.float32)
+            batch = RolloutBatch(np.zeros((n, 14), np.uint64), [np.arange(2)] * n, np.arange(n), np.zeros(n, np.float32),
+                                 np.arange(n), rewards, plies=n)
+            return Ref((self.slot, batch))
+
+    def start(*args: Any) -> Actor:
+        fake.started.append(args[-1])
+        return Actor(args[-1])
+
+    pool = RayRollouts.__new__(RayRollouts)
+    pool.ray, pool.lost = fake, ActorDied
+    pool.learner = SimpleNamespace(net=torch.nn.Linear(1, 1), context=SimpleNamespace(seed=0))
+    pool.actor_class, pool.actor_args = SimpleNamespace(remote=start), ()
+    pool.actors = [pool._start(i) for i in range(workers)]
+    return pool
+
+
+def test_ray_rollouts_replace_a_dead_actor_and_resend_its_shard() -> None:
+    from bench.learners.rlvr.distributed import MAX_REPLACEMENTS
+    from bench.learners.rlvr.tasks import Task
+
+    tasks = [Task(fen=chess.STARTING_FEN, verifier="mate", horizon=1, opponent="random", generator="g",
+                  task_id=str(i)) for i in range(5)]
+    fake = FakeRay({1: 2})
+    pool = fake_ray_rollouts(fake, workers=2)
+    batch = pool.run(tasks, 2, 1.0, torch.Generator().manual_seed(0))
+    assert batch.rewards[:, 0].tolist() == [0, 1, 2, 3, 4] and batch.workers_replaced == 2
+    assert fake.started == [0, 1, 1, 1] and fake.killed == [1, 1]  # slot 1 rebuilt twice, as it was built first
+    with pytest.raises(BenchError, match=f"worker 0 died {MAX_REPLACEMENTS + 1} times in one step"):
+        fake_ray_rollouts(FakeRay({0: MAX_REPLACEMENTS + 1}), workers=2).run(tasks, 2, 1.0, torch.Generator())
 
 
 @pytest.mark.slow

@@ -3,10 +3,16 @@
 Each actor holds a copy of the policy (weights are broadcast once per step with `ray.put`), its own opponents
 (one engine process per rung) and its own verifier engine. The learner keeps training in its own process; the
 returned batches are merged back into task order, so the step reads exactly as with `runtime=local`.
+
+An actor that dies mid-step (its process killed, its node lost) is replaced by a fresh one built the same way, and
+its shard is sent again with the step's weights and seed; the step's batch is of the same kind as without the fault,
+and `workers_replaced` (in the learner's records) counts the replacements. A shard whose worker dies
+`MAX_REPLACEMENTS` times in one step ends the run with a BenchError.
 """
 
 from __future__ import annotations
 
+import logging
 from types import SimpleNamespace
 from typing import Any, Sequence
 
@@ -20,6 +26,11 @@ from bench.learners.rlvr.rollouts import Opponents, RolloutBatch, RolloutEngine
 from bench.learners.rlvr.tasks import Task
 from bench.learners.rlvr.verifiers import EnginePool, Verifiers
 from bench.network import PolicyValueNet
+
+log = logging.getLogger(__name__)
+
+MAX_REPLACEMENTS = 3
+"""Fresh actors one shard may get within one step before the step fails (a worker that keeps dying is a bug)."""
 
 
 def _plain(node: Any) -> Any:
@@ -84,6 +95,7 @@ def merge(batches: Sequence[RolloutBatch], shards: Sequence[Sequence[int]], task
         verifier_calls=sum(b.verifier_calls for b in batches),
         forward_flops=sum(b.forward_flops for b in batches),
         final_fens=fens,
+        verifier_engines_replaced=sum(b.verifier_engines_replaced for b in batches),
     )
 
 
@@ -93,6 +105,7 @@ class RayRollouts:
     def __init__(self, learner: Any, runtime: Any) -> None:
         try:
             import ray
+            import ray.exceptions
         except ModuleNotFoundError as exc:
             raise BenchError("runtime=ray needs Ray: pip install 'bench[ray]' (ray==2.60.0)") from exc
         self.ray, self.learner = ray, learner
@@ -108,22 +121,52 @@ class RayRollouts:
         generators = {name: _plain(cfg) for name, cfg in learner.params.items()}
         rungs = [_plain(r) for r in learner.context.rungs]
         stockfish = _plain(learner.context.stockfish)
-        actor = ray.remote(num_cpus=1)(RolloutActor)
-        self.actors = [
-            actor.remote(learner.net.config(), generators, rungs, stockfish, int(learner.context.seed) * 1000 + i)
-            for i in range(workers)
-        ]
+        self.actor_class = ray.remote(num_cpus=1)(RolloutActor)
+        self.actor_args = (learner.net.config(), generators, rungs, stockfish)
+        self.lost = ray.exceptions.RayActorError  # ActorDiedError and ActorUnavailableError are its subclasses
+        self.actors = [self._start(i) for i in range(workers)]
+
+    def _start(self, slot: int) -> Any:
+        """The actor for worker `slot` (a replacement is built exactly like the first)."""
+        return self.actor_class.remote(*self.actor_args, int(self.learner.context.seed) * 1000 + slot)
+
+    def _replace(self, slot: int) -> None:
+        try:
+            self.ray.kill(self.actors[slot], no_restart=True)
+        except Exception:  # already gone
+            pass
+        self.actors[slot] = self._start(slot)
 
     def run(self, tasks: Sequence[Task], group: int, temperature: float, generator: torch.Generator) -> RolloutBatch:
         shards = [list(range(k, len(tasks), len(self.actors))) for k in range(len(self.actors))]
         shards = [s for s in shards if s]
         seeds = torch.randint(0, 2**31 - 1, (len(shards),), generator=generator).tolist()
         weights = self.ray.put({k: v.detach().cpu() for k, v in self.learner.net.state_dict().items()})
-        futures = [
-            actor.run.remote(weights, [tasks[i].to_dict() for i in shard], group, temperature, seed)
-            for actor, shard, seed in zip(self.actors, shards, seeds)
-        ]
-        return merge(self.ray.get(futures), shards, len(tasks), group)
+        payloads = [[tasks[i].to_dict() for i in shard] for shard in shards]
+
+        def submit(k: int) -> Any:
+            return self.actors[k].run.remote(weights, payloads[k], group, temperature, seeds[k])
+
+        pending = {submit(k): k for k in range(len(shards))}
+        batches: dict[int, RolloutBatch] = {}
+        deaths = [0] * len(shards)
+        while pending:
+            done, _ = self.ray.wait(list(pending), num_returns=1)
+            k = pending.pop(done[0])
+            try:
+                batches[k] = self.ray.get(done[0])
+            except self.lost as exc:
+                deaths[k] += 1
+                if deaths[k] > MAX_REPLACEMENTS:
+                    raise BenchError(f"rlvr rollout worker {k} died {deaths[k]} times in one step (last: "
+                                     f"{type(exc).__name__}); see the Ray logs for why") from exc
+                log.warning("rlvr rollout worker %d died (%s); replacing it and sending its %d tasks again", k,
+                            type(exc).__name__, len(shards[k]))
+                self._replace(k)
+                pending[submit(k)] = k
+        batch = merge([batches[k] for k in range(len(shards))], shards, len(tasks), group)
+        batch.workers_replaced = sum(deaths)
+        return batch
 
     def close(self) -> None:
         for actor in self.actors:

@@ -109,6 +109,8 @@ class RlvrLearner:
             self.rollouts = RayRollouts(self, runtime)  # type: ignore[assignment]
         self.steps = 0
         self.totals: dict[str, float] = {"tasks": 0, "rollouts": 0, "moves": 0, "plies": 0, "verifier_calls": 0}
+        # processes that died or hung and were replaced since the run began: Ray rollout actors, verifier engines
+        self.replaced = {"workers": 0, "verifier_engines": 0}
         self.reward_by_generator: dict[str, list[float]] = {}
         self.last: dict[str, float] = {}
         self._lock = threading.Lock()
@@ -155,6 +157,8 @@ class RlvrLearner:
             window.append(float(batch.rewards[t].mean()))
             del window[:-50]
         self.steps += 1
+        self.replaced["workers"] += batch.workers_replaced
+        self.replaced["verifier_engines"] += batch.verifier_engines_replaced
         for key, value in (("tasks", len(tasks)), ("rollouts", len(tasks) * group), ("moves", len(batch.actions)),
                            ("plies", batch.plies), ("verifier_calls", batch.verifier_calls)):
             self.totals[key] += value
@@ -260,6 +264,8 @@ class RlvrLearner:
             },
             "reward_by_generator": {k: float(np.mean(v)) for k, v in sorted(self.reward_by_generator.items()) if v},
             "last_step": dict(self.last),
+            "workers_replaced": self.replaced["workers"],
+            "verifier_engines_replaced": self.replaced["verifier_engines"],
         }
 
     def state_dict(self) -> dict[str, Any]:
@@ -274,6 +280,7 @@ class RlvrLearner:
             "opponents": self.opponents.state_dict(),
             "steps": self.steps,
             "totals": dict(self.totals),
+            "replaced": dict(self.replaced),
             "reward_by_generator": {k: list(v) for k, v in self.reward_by_generator.items()},
         }
 
@@ -291,6 +298,7 @@ class RlvrLearner:
         self.opponents.load_state_dict(state.get("opponents", {}))
         self.steps = int(state["steps"])
         self.totals = {k: float(v) for k, v in state["totals"].items()}
+        self.replaced = {**self.replaced, **state.get("replaced", {})}
         self.reward_by_generator = {k: list(v) for k, v in state.get("reward_by_generator", {}).items()}
 
     def close(self) -> None:

@@ -135,6 +135,10 @@ class RolloutBatch:
     verifier_calls: int = 0
     forward_flops: float = 0.0
     final_fens: list[str] = field(default_factory=list)
+    verifier_engines_replaced: int = 0
+    """Verifier engine processes that died or hung while scoring this batch and were replaced."""
+    workers_replaced: int = 0
+    """Rollout workers (`runtime=ray` actors) that died during this batch and were replaced."""
 
 
 @dataclass
@@ -319,6 +323,7 @@ class RolloutEngine:
                      r.learner, r.moves)
             for r in rollouts
         ]
+        restarts = self.verifiers.engines.restarts
         rewards, calls = self.verifiers.score(finished)
         merged = {k: [x for rec in records for x in rec[k]] for k in records[0]}
         return RolloutBatch(
@@ -332,6 +337,7 @@ class RolloutEngine:
             verifier_calls=calls,
             forward_flops=float(sum(merged["flops"])),
             final_fens=[r.board.fen() for r in rollouts],
+            verifier_engines_replaced=self.verifiers.engines.restarts - restarts,
         )
 
     def close(self) -> None:
