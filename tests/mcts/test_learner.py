@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from dataclasses import fields
 from types import SimpleNamespace
 
 import chess
@@ -13,9 +14,11 @@ import torch
 from bench.compute import ComputeMeter
 from bench.learners import LearnerContext
 from bench.learners.mcts import MctsLearner, player_from_state
+from bench.learners.mcts.config import MctsConfig
 from bench.learners.mcts.replay import ReplayBuffer, top_k_policy
 from bench.players import Player
 
+MCTS_DEFAULTS = {f.name: getattr(MctsConfig(), f.name) for f in fields(MctsConfig)}
 TINY = dict(
     blocks=1, channels=8, simulations=6, fast_simulations=2, full_search_prob=0.5, eval_simulations=8,
     eval_leaves_per_step=4, games_per_worker=4, moves_per_improve=3, max_plies=12, min_replay=8,
@@ -118,3 +121,40 @@ def test_ray_actors_give_the_same_samples_as_in_process() -> None:
         assert inline.context.meter.samples == remote.context.meter.samples
     finally:
         inline.close(), remote.close()
+
+
+def test_self_play_can_start_from_random_positions() -> None:
+    """`start_random_plies`: varied, reproducible start positions, renumbered so the ply cap counts this game's plies."""
+    from bench.learners.mcts.selfplay import SelfPlay
+    from bench.learners.mcts.search import UniformEvaluator
+
+    cfg = SimpleNamespace(**{**MCTS_DEFAULTS, **TINY, "start_random_plies": 30, "games_per_worker": 16})
+    a = SelfPlay(UniformEvaluator(), cfg, np.random.default_rng(1))
+    b = SelfPlay(UniformEvaluator(), cfg, np.random.default_rng(1))
+    fens = [g.board.fen() for g in a.games]
+    assert fens == [g.board.fen() for g in b.games]
+    assert len(set(fens)) > 8  # varied (0 random plies, the initial position, is one of 31 choices)
+    assert all(g.board.ply() <= 1 and not g.board.move_stack for g in a.games)
+    out = a.play(cfg.max_plies + 2)
+    assert out["stats"]["games"] >= 1 and out["stats"]["plies"] <= out["stats"]["games"] * (cfg.max_plies + 1)
+
+
+def test_policy_target_is_checked() -> None:
+    from bench.errors import BenchError
+
+    with pytest.raises(BenchError, match="policy_target"):
+        make(policy_target="visit")
+
+
+@pytest.mark.parametrize("pipeline", [True, False])
+def test_pipelined_self_play_trains_and_closes(pipeline: bool) -> None:
+    """With `pipeline` the workers play the next plies while the trainer learns; closing drains them."""
+    learner = make(in_process=False, pipeline=pipeline, policy_target="completed_q", max_plies=6)
+    try:
+        for _ in range(6):
+            learner.improve()
+        assert learner.in_flight == pipeline
+        assert learner.trainer.steps >= 1 and learner.replay.size > 0
+    finally:
+        learner.close()
+    assert learner.pool is None and not learner.in_flight

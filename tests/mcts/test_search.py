@@ -15,6 +15,7 @@ from bench.learners.mcts.search import (
     SearchNode,
     UniformEvaluator,
     advance,
+    completed_q_policy,
     history_counts,
     visit_policy,
 )
@@ -190,3 +191,31 @@ def test_positions_at_the_ply_cap_are_terminal_with_the_adjudicated_value() -> N
     assert best_move(root) == "d2d5"
     assert all(c is None or c.terminal is not None for c in root.children)
     assert evaluator.positions == 1  # only the root went to the evaluator
+
+
+def test_completed_q_target_moves_mass_to_the_better_visited_move() -> None:
+    """Gumbel MuZero's target by hand: visited moves keep Q, unvisited ones get v_mix; softmax(log p + sigma)."""
+    root = run(chess.Board(), 1)  # an expanded root with 20 moves and uniform priors
+    n = len(root.moves)
+    priors = np.full(n, 1.0 / n)
+    root.child_n[:] = 0
+    root.child_w[:] = 0
+    root.child_n[0], root.child_w[0] = 2, 1.0  # Q = 0.5
+    root.child_n[1], root.child_w[1] = 1, -0.5  # Q = -0.5
+    root.visits, root.value = 3, 0.3  # root.q() = 0.1
+    target = completed_q_policy(root, priors, c_visit=50.0, c_scale=0.1)
+    v_mix = (0.1 + 3 / (2 / n) * (0.5 / n - 0.5 / n)) / (1 + 3)
+    sigma = lambda q: (50 + 2) * 0.1 * (q + 1) / 2  # noqa: E731
+    logits = np.log(priors) + np.array([sigma(0.5), sigma(-0.5)] + [sigma(v_mix)] * (n - 2))
+    expected = np.exp(logits - logits.max())
+    assert np.allclose(target, expected / expected.sum())
+    assert target[0] > priors[0] > target[2] > target[1]  # better than the prior, unvisited in between, worse below
+    assert np.isclose(target.sum(), 1.0)
+
+
+def test_completed_q_target_is_the_prior_before_any_visit() -> None:
+    root = run(chess.Board(), 1)
+    priors = np.linspace(1, 2, len(root.moves))
+    priors /= priors.sum()
+    root.child_n[:] = 0
+    assert np.allclose(completed_q_policy(root, priors), priors)

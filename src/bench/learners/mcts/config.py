@@ -45,6 +45,8 @@ class MctsConfig(LearnerConfig):
     """Self-play games each worker steps in lockstep (its search batch size)."""
     moves_per_improve: int = 4
     """Plies every game advances in one `improve()` call."""
+    start_random_plies: int = 0
+    """Self-play games start after 0..this many uniformly random moves (0: from the initial position)."""
     max_plies: int = 80
     """Ply cap of a self-play game, then adjudication."""
     adjudication: str = "material"
@@ -63,6 +65,13 @@ class MctsConfig(LearnerConfig):
     resign_check_fraction: float = 0.1
     """Fraction of games played out despite a resign signal, to measure the resign false-positive rate."""
     # --- training
+    policy_target: str = "visits"
+    """`visits` (AlphaZero: root visit counts) or `completed_q` (Gumbel MuZero's softmax(log prior + sigma(Q)),
+    which improves the policy even with few simulations per move)."""
+    completed_q_visit: float = 50.0
+    """c_visit of the completed-Q transform (Danihelka et al. 2022)."""
+    completed_q_scale: float = 1.0
+    """c_scale of the completed-Q transform: larger trusts the search values more against the prior."""
     replay_capacity: int = 100_000
     """Positions kept in the replay buffer (oldest dropped first)."""
     policy_top_k: int = 64
@@ -84,5 +93,7 @@ class MctsConfig(LearnerConfig):
     # --- runtime
     in_process: bool = False
     """Run self-play in the main process instead of workers (debugging, tests)."""
+    pipeline: bool = True
+    """Workers play the next plies while the trainer learns from the last ones (weights one improve() old)."""
     worker_torch_threads: int = 1
     """torch threads per self-play worker."""

@@ -1,6 +1,10 @@
 """The mcts learner, top to bottom: self-play workers fill a replay buffer, the trainer learns from it, new
 weights go back to the workers. One `improve()` = every worker advances its lockstep games a few plies, then
 the trainer runs as many steps as the training ratio (`sample_reuse`) allows for the new positions.
+
+With `pipeline` (the default) the workers already play the next few plies while the trainer learns from the
+last ones, as in AlphaZero's asynchronous actors and learner: self-play then uses weights one `improve()` old,
+and the cores that the trainer leaves idle are not wasted.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from bench.errors import BenchError
 from bench.learners import LearnerContext
 from bench.learners.mcts.config import MctsConfig
 from bench.learners.mcts.player import MctsPlayer
@@ -42,6 +47,8 @@ class MctsLearner:
         defaults = {f.name: getattr(MctsConfig(), f.name) for f in fields(MctsConfig)}
         self.cfg_dict = {**defaults, **_plain(cfg)}
         self.cfg = MctsConfig(**self.cfg_dict)
+        if self.cfg.policy_target not in ("visits", "completed_q"):
+            raise BenchError(f"learner.policy_target={self.cfg.policy_target!r}: use visits or completed_q")
         self.context = context
         runtime = context.runtime
         self.device = str(getattr(runtime, "device", "cpu") or "cpu")
@@ -60,19 +67,26 @@ class MctsLearner:
         self.totals: Counter = Counter()
         self.losses: dict[str, float] = {}
         self.pool: Any = None
+        self.pool_replaced = 0
+        self.in_flight = False
+        """Whether the workers are playing plies submitted by the last `improve()` (pipelined self-play)."""
         self.flops_per_position = forward_flops_per_position(self.net)
 
     # --- the loop
     def improve(self) -> None:
         if self.pool is None:
             self.pool = self._start_pool()
-        if self.published != self.generation:
-            weights = {k: v.detach().cpu() for k, v in self.net.state_dict().items()}
-            self.pool.set_weights(weights, self.generation)
-            self.published = self.generation
+        if not self.in_flight:
+            self._submit()
+        results = self.pool.collect()
+        self.in_flight = False
+        self.totals["workers_replaced"] += getattr(self.pool, "replaced", 0) - self.pool_replaced
+        self.pool_replaced = getattr(self.pool, "replaced", 0)
+        if self.cfg.pipeline:
+            self._submit()
         meter = self.context.meter
         new = 0
-        for result in self.pool.play(self.cfg.moves_per_improve):
+        for result in results:
             s = result["samples"]
             self.replay.add(s["planes"], s["policy_index"], s["policy_prob"], s["outcome"], s["root_q"])
             new += len(s["planes"])
@@ -97,7 +111,17 @@ class MctsLearner:
         if steps:
             self.generation += 1
 
+    def _submit(self) -> None:
+        """Publish the newest weights (if changed) and start the workers on their next plies."""
+        if self.published != self.generation:
+            weights = {k: v.detach().cpu() for k, v in self.net.state_dict().items()}
+            self.pool.set_weights(weights, self.generation)
+            self.published = self.generation
+        self.pool.submit(self.cfg.moves_per_improve)
+        self.in_flight = True
+
     def _start_pool(self) -> Any:
+        self.pool_replaced = 0
         args = (self.cfg_dict, self.context.seed, self.workers, self.generation, self.device)
         if self.cfg.in_process:
             return InProcessPool(*args)
@@ -143,6 +167,7 @@ class MctsLearner:
                 "resigned": t["resigned"], "resign_checks": t["resign_checks"],
                 "resign_false_positives": t["resign_false_positives"],
             },
+            "workers_replaced": t["workers_replaced"],
         }
 
     # --- checkpoints
@@ -173,12 +198,17 @@ class MctsLearner:
         self.totals = Counter(state["totals"])
         self.losses = dict(state["losses"])
         if self.pool is not None:  # workers restart from the loaded generation (their games start afresh)
-            self.pool.close()
-            self.pool = None
+            self.close()
         self.published = -1
 
     def close(self) -> None:
         if self.pool is not None:
+            if self.in_flight:  # plies played after the last improve() are not part of the run
+                try:
+                    self.pool.collect()
+                except Exception:
+                    pass
+                self.in_flight = False
             self.pool.close()
             self.pool = None
 

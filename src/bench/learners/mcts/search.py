@@ -139,11 +139,17 @@ class SearchConfig:
 class SearchJob:
     """One root being searched: `left` simulations still to run; `noise` adds Dirichlet noise to its priors."""
 
-    __slots__ = ("root", "history", "left", "noise")
+    __slots__ = ("root", "history", "left", "noise", "clean_priors")
 
     def __init__(self, root: SearchNode, history: Counter, simulations: int, noise: bool = False) -> None:
         self.root, self.history, self.noise = root, history, noise
         self.left = int(simulations) if root.terminal is None else 0
+        self.clean_priors: np.ndarray | None = None
+        """The root's priors before Dirichlet noise (set when noise is added)."""
+
+    def priors(self) -> np.ndarray:
+        """The network's priors at the root, without the exploration noise."""
+        return self.clean_priors if self.clean_priors is not None else self.root.priors
 
     @property
     def done(self) -> bool:
@@ -222,6 +228,7 @@ class BatchedSearch:
         job.noise = False
         root = job.root
         if root.terminal is None and len(root.moves) > 1:
+            job.clean_priors = root.priors
             eps = self.cfg.dirichlet_eps
             root.priors = (1 - eps) * root.priors + eps * self.rng.dirichlet([self.cfg.dirichlet_alpha] * len(root.moves))
 
@@ -302,6 +309,29 @@ def visit_policy(root: SearchNode, temperature: float, rng: np.random.Generator)
         return root.best_action()
     n = root.child_n ** (1.0 / temperature)
     return int(rng.choice(len(n), p=n / n.sum()))
+
+
+def completed_q_policy(root: SearchNode, priors: np.ndarray, c_visit: float = 50.0, c_scale: float = 1.0) -> np.ndarray:
+    """Gumbel MuZero's improved policy (Danihelka et al. 2022, eqs. 10-11): softmax(log prior + sigma(completed Q)).
+
+    Visited moves keep their search value; unvisited ones get v_mix, the root value mixed with the prior-weighted
+    value of the visited moves. sigma(q) = (c_visit + max N) * c_scale * q on values rescaled to [0, 1]. Unlike
+    raw visit counts, this target moves the policy towards better moves even when a few simulations cannot visit
+    every move, which is the regime of a small CPU budget (visit counts there mostly echo the prior).
+    """
+    n = root.child_n
+    q = np.where(n > 0, root.child_w / np.maximum(n, 1e-9), 0.0)
+    visited = n > 0
+    mass = float(priors[visited].sum())
+    v_mix = root.q()
+    if mass > 0:
+        total = float(n.sum())
+        v_mix = (root.q() + total / mass * float((priors[visited] * q[visited]).sum())) / (1.0 + total)
+    completed = np.where(visited, q, v_mix)
+    logits = np.log(np.maximum(priors, 1e-12)) + (c_visit + float(n.max(initial=0.0))) * c_scale * (completed + 1) / 2
+    logits -= logits.max()
+    p = np.exp(logits)
+    return p / p.sum()
 
 
 def history_counts(board: chess.Board) -> Counter:

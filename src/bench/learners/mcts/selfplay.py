@@ -18,7 +18,7 @@ import numpy as np
 from bench.encoding import COMPACT_WORDS, compact_board
 from bench.learners.mcts.replay import top_k_policy
 from bench.learners.mcts.search import (
-    BatchedSearch, Evaluator, SearchConfig, SearchJob, SearchNode, advance, visit_policy,
+    BatchedSearch, Evaluator, SearchConfig, SearchJob, SearchNode, advance, completed_q_policy, visit_policy,
 )
 
 PIECE_VALUES = {chess.PAWN: 1, chess.KNIGHT: 3, chess.BISHOP: 3, chess.ROOK: 5, chess.QUEEN: 9}
@@ -86,10 +86,32 @@ class SelfPlay:
         return white if board.turn == chess.WHITE else -white
 
     def _new_game(self) -> _Game:
-        board = chess.Board()
+        board = self._start_position()
         root = SearchNode.root(board)
         check = self.cfg.resign_enabled and self.rng.random() < self.cfg.resign_check_fraction
         return _Game(board=board, root=root, history=Counter([root.key]), check_resign=check)
+
+    def _start_position(self) -> chess.Board:
+        """The initial position, or with `start_random_plies` > 0 the position after a uniformly random number
+        (0 to that many) of uniformly random legal moves, renumbered as move 1 so that the ply cap, the
+        temperature schedule and the statistics count the self-play game's own plies. Games that start from
+        varied positions see the material imbalances and middlegames that short games from the initial
+        position never reach, and which the evaluation's long games are made of."""
+        board = chess.Board()
+        limit = int(getattr(self.cfg, "start_random_plies", 0))
+        if limit <= 0:
+            return board
+        while True:
+            board = chess.Board()
+            for _ in range(int(self.rng.integers(0, limit + 1))):
+                moves = list(board.legal_moves)
+                board.push(moves[int(self.rng.integers(len(moves)))])
+                if board.is_game_over():
+                    break
+            if not board.is_game_over(claim_draw=False):
+                start = chess.Board(board.fen())  # no move stack: repetitions count from here
+                start.fullmove_number = 1
+                return start
 
     def _start_search(self, game: _Game) -> None:
         """Playout-cap randomisation: a full search (noised, recorded) with probability `full_search_prob`."""
@@ -137,7 +159,11 @@ class SelfPlay:
         stats["simulations"] += game.sims
         stats["positions"] += 1
         if game.full:
-            idx, prob = top_k_policy(root.indices, root.child_n, cfg.policy_top_k)
+            if cfg.policy_target == "completed_q":
+                target = completed_q_policy(root, game.job.priors(), cfg.completed_q_visit, cfg.completed_q_scale)
+            else:
+                target = root.child_n
+            idx, prob = top_k_policy(root.indices, target, cfg.policy_top_k)
             game.rows.append(compact_board(root.board, root.reps))
             game.policy_index.append(idx)
             game.policy_prob.append(prob)

@@ -1,8 +1,8 @@
 """Self-play workers and the pools that run them: in this process, in local processes, or as Ray actors.
 
 One `SelfPlayWorker` class does the work in all three; a pool only decides where it lives. Every pool has the
-same two calls, `set_weights(weights, generation)` and `play(plies) -> list[result]`, and returns the same
-results, so `runtime=local` and `runtime=ray` give the same kind of run (and the same numbers for the same
+same calls, `set_weights(weights, generation)`, `submit(plies)` then `collect() -> list[result]` (so the
+trainer can work while the workers play) and `play(plies)` for both at once, and returns the same results, so `runtime=local` and `runtime=ray` give the same kind of run (and the same numbers for the same
 seed). Workers are seeded from (seed, worker index, generation at start), never from the process.
 """
 
@@ -57,13 +57,22 @@ class InProcessPool:
 
     def __init__(self, cfg: dict[str, Any], seed: int, workers: int, generation: int, device: str) -> None:
         self.workers = [SelfPlayWorker(cfg, seed, i, generation, device) for i in range(workers)]
+        self.submitted: int | None = None
 
     def set_weights(self, weights: dict[str, torch.Tensor], generation: int) -> None:
         for w in self.workers:
             w.set_weights(weights, generation)
 
-    def play(self, plies: int) -> list[dict[str, Any]]:
+    def submit(self, plies: int) -> None:
+        self.submitted = plies  # played at `collect`: in one process nothing runs beside the trainer anyway
+
+    def collect(self) -> list[dict[str, Any]]:
+        plies, self.submitted = self.submitted, None
         return [w.play(plies) for w in self.workers]
+
+    def play(self, plies: int) -> list[dict[str, Any]]:
+        self.submit(plies)
+        return self.collect()
 
     def close(self) -> None:
         self.workers = []
@@ -127,6 +136,13 @@ class LocalPool:
     def set_weights(self, weights: dict[str, torch.Tensor], generation: int) -> None:
         self._call("set_weights", weights, generation)
 
+    def submit(self, plies: int) -> None:
+        for conn in self.conns:
+            conn.send(("play", (plies,)))
+
+    def collect(self) -> list[dict[str, Any]]:
+        return self._gather()
+
     def play(self, plies: int) -> list[dict[str, Any]]:
         return self._call("play", plies)
 
@@ -144,7 +160,14 @@ class LocalPool:
 
 
 class RayPool:
-    """The same workers as Ray actors (one CPU each); starts a local Ray cluster unless `address` is given."""
+    """The same workers as Ray actors (one CPU each); starts a local Ray cluster unless `address` is given.
+
+    A worker that dies (node lost, actor killed) is replaced by a fresh one built the same way, given the newest
+    weights and the same plies; its lockstep games start afresh (games in flight on the dead actor are lost, so
+    nothing from them reaches the replay). At most `MAX_REPLACEMENTS` per worker and call, then a BenchError.
+    """
+
+    MAX_REPLACEMENTS = 3
 
     def __init__(self, cfg: dict[str, Any], seed: int, workers: int, generation: int, device: str,
                  address: str | None = None, torch_threads: int = 1) -> None:
@@ -153,6 +176,7 @@ class RayPool:
         except ModuleNotFoundError as exc:
             raise BenchError("runtime=ray needs Ray: pip install 'bench[ray]' (ray==2.60.0)") from exc
         self.ray = ray
+        self.lost = ray.exceptions.RayActorError  # ActorDiedError and ActorUnavailableError are its subclasses
         self.started = False
         if not ray.is_initialized():
             if address:
@@ -160,15 +184,64 @@ class RayPool:
             else:
                 ray.init(num_cpus=max(workers, 1), include_dashboard=False, log_to_driver=False)
             self.started = True
-        actor = ray.remote(num_cpus=1)(SelfPlayWorker)
-        self.actors = [actor.remote(cfg, seed, i, generation, device, torch_threads) for i in range(workers)]
+        self.actor_class = ray.remote(num_cpus=1)(SelfPlayWorker)
+        self.args = (cfg, seed, generation, device, torch_threads)
+        self.actors = [self._start(i, generation) for i in range(workers)]
+        self.futures: list[Any] = []
+        self.plies = 0
+        self.weights: tuple[Any, int] | None = None
+        self.replaced = 0
+        """Workers replaced after dying, over the pool's life."""
+
+    def _start(self, index: int, generation: int) -> Any:
+        cfg, seed, _, device, torch_threads = self.args
+        return self.actor_class.remote(cfg, seed, index, generation, device, torch_threads)
+
+    def _replace(self, index: int) -> None:
+        try:
+            self.ray.kill(self.actors[index], no_restart=True)
+        except Exception:  # already gone
+            pass
+        generation = self.weights[1] if self.weights else self.args[2]
+        self.actors[index] = self._start(index, generation)
+        if self.weights is not None:
+            self.ray.get(self.actors[index].set_weights.remote(*self.weights))
+        self.replaced += 1
 
     def set_weights(self, weights: dict[str, torch.Tensor], generation: int) -> None:
-        ref = self.ray.put(weights)
-        self.ray.get([a.set_weights.remote(ref, generation) for a in self.actors])
+        self.weights = (self.ray.put(weights), generation)
+        for i, actor in enumerate(self.actors):
+            for attempt in range(self.MAX_REPLACEMENTS + 1):
+                try:
+                    self.ray.get(self.actors[i].set_weights.remote(*self.weights))
+                    break
+                except self.lost as exc:
+                    if attempt == self.MAX_REPLACEMENTS:
+                        raise BenchError(f"mcts Ray worker {i} died {attempt + 1} times in a row: {exc}") from exc
+                    self._replace(i)
+
+    def submit(self, plies: int) -> None:
+        self.plies = plies
+        self.futures = [a.play.remote(plies) for a in self.actors]
+
+    def collect(self) -> list[dict[str, Any]]:
+        futures, self.futures = self.futures, []
+        out = []
+        for i, future in enumerate(futures):
+            for attempt in range(self.MAX_REPLACEMENTS + 1):
+                try:
+                    out.append(self.ray.get(future))
+                    break
+                except self.lost as exc:
+                    if attempt == self.MAX_REPLACEMENTS:
+                        raise BenchError(f"mcts Ray worker {i} died {attempt + 1} times in a row: {exc}") from exc
+                    self._replace(i)
+                    future = self.actors[i].play.remote(self.plies)
+        return out
 
     def play(self, plies: int) -> list[dict[str, Any]]:
-        return self.ray.get([a.play.remote(plies) for a in self.actors])
+        self.submit(plies)
+        return self.collect()
 
     def close(self) -> None:
         for a in self.actors:
