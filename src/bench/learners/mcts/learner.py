@@ -173,7 +173,7 @@ class MctsLearner:
     # --- checkpoints
     def state_dict(self) -> dict[str, Any]:
         return {
-            "net": {k: v.detach().cpu() for k, v in self.net.state_dict().items()},
+            "net": {k: v.detach().cpu().clone() for k, v in self.net.state_dict().items()},  # a snapshot, not a view
             "net_config": self.net.config(),
             "optimizer": self.trainer.optimizer.state_dict(),
             "trainer_steps": self.trainer.steps,
