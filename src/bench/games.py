@@ -20,7 +20,7 @@ import chess
 import chess.engine
 import chess.pgn
 
-from bench.config import CONF_DIR
+from bench.config import CONF_DIR, AdjudicationConfig, EvalConfig
 from bench.errors import BenchError
 from bench.players import EngineFailure, MoveResult, Player, engine_call, open_engine
 
@@ -80,15 +80,16 @@ def load_openings(name: str) -> list[Opening]:
 class GameRules:
     """The rules every game of a match is played under; written into each PGN."""
 
-    max_plies: int = 300
-    adjudicate: bool = True
-    adjudication_nodes: int = 1000
-    win_cp: int = 700
-    win_plies: int = 8
-    draw_cp: int = 15
-    draw_plies: int = 20
-    draw_min_ply: int = 120
-    at_ply_cap: str = "engine"
+    # defaults (and their documentation) come from the config schema: `EvalConfig` and `AdjudicationConfig`
+    max_plies: int = EvalConfig.max_plies
+    adjudicate: bool = AdjudicationConfig.enabled
+    adjudication_nodes: int = AdjudicationConfig.nodes
+    win_cp: int = AdjudicationConfig.win_cp
+    win_plies: int = AdjudicationConfig.win_plies
+    draw_cp: int = AdjudicationConfig.draw_cp
+    draw_plies: int = AdjudicationConfig.draw_plies
+    draw_min_ply: int = AdjudicationConfig.draw_min_ply
+    at_ply_cap: str = AdjudicationConfig.at_ply_cap
 
     @classmethod
     def from_config(cls, eval_cfg: Any) -> "GameRules":
