@@ -446,6 +446,9 @@ def claim_sample_efficiency(analysis: Analysis) -> ClaimLine:
     text = (f"at {threshold:.0f} (floor+{threshold - (analysis.floor or 0):.0f}), rlvr needed {r.text()} the episodes "
             f"of mcts ({analysis.unit('rlvr').split('.')[-1]} vs {analysis.unit('mcts').split('.')[-1]}); "
             f"'far' means ≥ {s.far_factor:g}×")
+    if verdict == "supported":
+        text += (f"; so mcts is more sample-efficient at 95%, but 'far' (≥ {s.far_factor:g}×) is not established "
+                 "(that would read 'supported strongly')")
     if rf is not None:
         text += f"; in training FLOPs: {rf.text()}"
     if min(seeds.values()) < 2:
