@@ -465,8 +465,8 @@ def claim_continual(analysis: Analysis) -> ClaimLine:
     context = kinds.pop("context", [])
     if not kinds:
         return ClaimLine(4, CLAIMS[4], "no evidence", "no icl runs with a continual-learning memory (learner_info."
-                         "memory lora, both or another non-context form) were given; the lora memory arrives with a "
-                         "later issue." + (f" {len(context)} context-only icl runs are present." if context else ""))
+                         "memory lora, both or another non-context form) were given; run `learner=icl learner.memory=lora` "
+                         "(and `memory=both`) beside `memory=context` to answer it." + (f" {len(context)} context-only icl runs are present." if context else ""))
     if not context:
         return ClaimLine(4, CLAIMS[4], "no evidence", "no context-only icl runs to compare with.")
     base_curve, base = analysis.best_final("icl", context)  # type: ignore[misc]
