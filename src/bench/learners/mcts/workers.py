@@ -11,7 +11,7 @@ from __future__ import annotations
 import multiprocessing as mp
 import traceback
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -208,17 +208,23 @@ class RayPool:
             self.ray.get(self.actors[index].set_weights.remote(*self.weights))
         self.replaced += 1
 
+    def _get(self, index: int, future: Any, resend: Callable[[], Any]) -> Any:
+        """The result of worker `index`'s call; a dead worker is replaced and the call sent again."""
+        for attempt in range(self.MAX_REPLACEMENTS + 1):
+            try:
+                return self.ray.get(future)
+            except self.lost as exc:
+                if attempt == self.MAX_REPLACEMENTS:
+                    raise BenchError(f"mcts Ray worker {index} died {attempt + 1} times in a row: {exc}") from exc
+                self._replace(index)
+                future = resend()
+        raise AssertionError("unreachable")
+
     def set_weights(self, weights: dict[str, torch.Tensor], generation: int) -> None:
         self.weights = (self.ray.put(weights), generation)
-        for i, actor in enumerate(self.actors):
-            for attempt in range(self.MAX_REPLACEMENTS + 1):
-                try:
-                    self.ray.get(self.actors[i].set_weights.remote(*self.weights))
-                    break
-                except self.lost as exc:
-                    if attempt == self.MAX_REPLACEMENTS:
-                        raise BenchError(f"mcts Ray worker {i} died {attempt + 1} times in a row: {exc}") from exc
-                    self._replace(i)
+        futures = [a.set_weights.remote(*self.weights) for a in self.actors]
+        for i, future in enumerate(futures):
+            self._get(i, future, lambda i=i: self.actors[i].set_weights.remote(*self.weights))
 
     def submit(self, plies: int) -> None:
         self.plies = plies
@@ -226,18 +232,8 @@ class RayPool:
 
     def collect(self) -> list[dict[str, Any]]:
         futures, self.futures = self.futures, []
-        out = []
-        for i, future in enumerate(futures):
-            for attempt in range(self.MAX_REPLACEMENTS + 1):
-                try:
-                    out.append(self.ray.get(future))
-                    break
-                except self.lost as exc:
-                    if attempt == self.MAX_REPLACEMENTS:
-                        raise BenchError(f"mcts Ray worker {i} died {attempt + 1} times in a row: {exc}") from exc
-                    self._replace(i)
-                    future = self.actors[i].play.remote(self.plies)
-        return out
+        return [self._get(i, future, lambda i=i: self.actors[i].play.remote(self.plies))
+                for i, future in enumerate(futures)]
 
     def play(self, plies: int) -> list[dict[str, Any]]:
         self.submit(plies)
