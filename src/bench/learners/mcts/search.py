@@ -20,7 +20,7 @@ from typing import Callable, Optional, Protocol, Sequence
 import chess
 import numpy as np
 
-from bench.encoding import legal_moves_and_indices, repetition_count
+from bench.encoding import legal_moves_indices_check, repetition_count
 
 
 class SearchNode:
@@ -82,7 +82,7 @@ def node_init(node: SearchNode, board: chess.Board, key: tuple, reps: int) -> No
     node.board = board
     node.key = key
     node.reps = reps
-    node.moves, node.indices = legal_moves_and_indices(board)
+    node.moves, node.indices, check = legal_moves_indices_check(board)
     node.priors = None
     n = len(node.moves)
     node.child_n = np.zeros(n)
@@ -91,8 +91,11 @@ def node_init(node: SearchNode, board: chess.Board, key: tuple, reps: int) -> No
     node.visits = 0
     node.value = 0.0
     if not n:
-        node.terminal = -1.0 if board.is_check() else 0.0
-    elif reps >= 2 or board.halfmove_clock >= 100 or board.is_insufficient_material():
+        node.terminal = -1.0 if check else 0.0
+    elif reps >= 2 or board.halfmove_clock >= 100 or (
+        # a pawn, rook or queen on the board is always sufficient material: skip python-chess's test
+        not (board.pawns | board.rooks | board.queens) and board.is_insufficient_material()
+    ):
         node.terminal = 0.0
     else:
         node.terminal = None
