@@ -6,6 +6,12 @@ Python `MCTSBot` on chess with a zero-cost evaluator, one process each, measured
 OpenSpiel is not a project dependency. Install it into a separate environment for the peer:
     python3 -m venv /tmp/osvenv && /tmp/osvenv/bin/pip install open_spiel
 The peer runs in that interpreter as a subprocess; without it the script says so and prints our figure only.
+
+Figures (sims/s, `--repeats 2`, medians of 3-4 interleaved runs on a 2-core machine shared with other jobs, so
+single runs swing by a third; position 0 is the start, position 1 a Two Knights Defence):
+    python-chess move generation (93c4143):  one root 4,600 / 4,600, 32 lockstep roots 5,800 / 4,000
+    C move generation (bench._movegen):      one root 9,900 / 10,300, 32 lockstep roots 12,800 / 14,500
+    OpenSpiel MCTSBot, same runs:            12,600 / 7,700
 """
 
 from __future__ import annotations
