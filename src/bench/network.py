@@ -11,6 +11,13 @@ a globally pooled one (1x1 conv to `channels` features, their mean over the 64 s
 layer), as in KataGo's heads (Wu 2019, sec. 4.1): material, a sum over squares, is then linear in the
 pooled features, and the head cannot memorise where pieces stood in a game, which is what the flattened head
 did with few, noisy self-play outcomes (it fit the games, not material).
+
+`policy_head="attention"` swaps the convolutional policy head for a bilinear one over squares, as in Lc0's
+attention policy: each square gets a query and a key (linear maps of its tower features next to its input
+planes), and the logit of a move from square f to square t is q_f . k_t / sqrt(d); underpromotions add a
+per-piece term read off the query. A move's logit then sees what stands on its target square however far
+away, which a tiny convolutional head cannot: with 16 channels it cannot tell which of its 73 move planes
+lands on an enemy piece, so it cannot learn that captures pay (it learned pawn pushes instead).
 """
 
 from __future__ import annotations
@@ -23,9 +30,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from bench.compute import FlopCounter
-from bench.encoding import NUM_MOVES, NUM_PLANES
+from bench.encoding import _DECODE, NUM_MOVES, NUM_PLANES
 
 VALUE_HEADS = ("wdl", "scalar")
+POLICY_HEADS = ("conv", "attention")
 
 
 class ResidualBlock(nn.Module):
@@ -41,6 +49,42 @@ class ResidualBlock(nn.Module):
         return F.relu(x + self.bn2(self.conv2(y)))
 
 
+def move_squares() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each policy index's from-square, to-square (its from-square where the move leaves the board) and
+    underpromotion column (0 none; 1, 2, 3 knight, bishop, rook), in the mover's view (`bench.encoding`)."""
+    frm, to, piece = _DECODE[:, 0], _DECODE[:, 1], _DECODE[:, 2]
+    to = np.where(to < 0, frm, to)
+    column = np.where(piece > 0, piece - 1, 0)
+    return frm.astype(np.int64), to.astype(np.int64), column.astype(np.int64)
+
+
+class AttentionPolicy(nn.Module):
+    """Move logits q_from . k_to / sqrt(d) from per-square queries and keys, gathered into the 4,672-move index.
+
+    Indices that leave the board get the (from, from) logit; legal-move masking never lets them through.
+    """
+
+    def __init__(self, channels: int, dim: int) -> None:
+        super().__init__()
+        width = channels + NUM_PLANES
+        self.query = nn.Linear(width, dim)
+        self.key = nn.Linear(width, dim)
+        self.underpromotion = nn.Linear(dim, 3)
+        self.scale = 1.0 / float(np.sqrt(dim))
+        frm, to, piece = move_squares()
+        self.register_buffer("pair_index", torch.from_numpy(frm * 64 + to).long(), persistent=False)
+        self.register_buffer("under_from", torch.from_numpy(frm).long(), persistent=False)
+        self.register_buffer("under_piece", torch.from_numpy(piece).long(), persistent=False)
+
+    def forward(self, features: torch.Tensor, planes: torch.Tensor) -> torch.Tensor:
+        x = torch.cat([features, planes], dim=1).flatten(2).transpose(1, 2)  # [N, 64 squares, width]
+        q, k = self.query(x), self.key(x)
+        pair = torch.bmm(q, k.transpose(1, 2)).mul(self.scale).flatten(1)  # [N, 64 * 64]: from * 64 + to
+        logits = pair[:, self.pair_index]
+        under = F.pad(self.underpromotion(q), (1, 0))  # [N, 64, 4]: column 0 = not an underpromotion
+        return logits + under[:, self.under_from, self.under_piece]
+
+
 class PolicyValueNet(nn.Module):
     """Residual tower; `forward(planes[N, NUM_PLANES, 8, 8]) -> (policy_logits[N, 4672], value)`.
 
@@ -48,22 +92,28 @@ class PolicyValueNet(nn.Module):
     """
 
     def __init__(self, blocks: int = 2, channels: int = 32, value_head: str = "wdl", value_hidden: int = 64,
-                 value_pool: bool = False) -> None:
+                 value_pool: bool = False, policy_head: str = "conv", policy_dim: int = 16) -> None:
         super().__init__()
         if value_head not in VALUE_HEADS:
             raise ValueError(f"value_head must be one of {VALUE_HEADS}, not {value_head!r}")
+        if policy_head not in POLICY_HEADS:
+            raise ValueError(f"policy_head must be one of {POLICY_HEADS}, not {policy_head!r}")
         self.blocks, self.channels, self.value_head = int(blocks), int(channels), value_head
         self.value_pool = bool(value_pool)
+        self.policy_head, self.policy_dim = policy_head, int(policy_dim)
         self.stem = nn.Sequential(
             nn.Conv2d(NUM_PLANES, channels, 3, padding=1, bias=False), nn.BatchNorm2d(channels), nn.ReLU()
         )
         self.tower = nn.Sequential(*[ResidualBlock(channels) for _ in range(blocks)])
-        self.policy = nn.Sequential(
-            nn.Conv2d(channels, channels, 3, padding=1, bias=False),
-            nn.BatchNorm2d(channels),
-            nn.ReLU(),
-            nn.Conv2d(channels, 73, 1),
-        )
+        if policy_head == "attention":
+            self.policy: nn.Module = AttentionPolicy(channels, self.policy_dim)
+        else:
+            self.policy = nn.Sequential(
+                nn.Conv2d(channels, channels, 3, padding=1, bias=False),
+                nn.BatchNorm2d(channels),
+                nn.ReLU(),
+                nn.Conv2d(channels, 73, 1),
+            )
         value_planes = channels if self.value_pool else 2
         self.value_conv = nn.Sequential(
             nn.Conv2d(channels, value_planes, 1, bias=False), nn.BatchNorm2d(value_planes), nn.ReLU()
@@ -76,7 +126,10 @@ class PolicyValueNet(nn.Module):
 
     def forward(self, planes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         x = self.tower(self.stem(planes))
-        logits = self.policy(x).flatten(1)  # [N, 73*64]: index = plane * 64 + square, as in bench.encoding
+        if self.policy_head == "attention":
+            logits = self.policy(x, planes)
+        else:
+            logits = self.policy(x).flatten(1)  # [N, 73*64]: index = plane * 64 + square, as in bench.encoding
         v = self.value_conv(x)
         if self.value_pool:  # pooled tower features next to the input planes' means (piece counts / 64)
             value = self.value_fc(torch.cat([v.mean(dim=(2, 3)), planes.mean(dim=(2, 3))], dim=1))
@@ -88,8 +141,11 @@ class PolicyValueNet(nn.Module):
 
     def config(self) -> dict[str, Any]:
         """The constructor arguments, to rebuild the same architecture from a checkpoint."""
-        return {"blocks": self.blocks, "channels": self.channels, "value_head": self.value_head,
-                "value_pool": self.value_pool}
+        config: dict[str, Any] = {"blocks": self.blocks, "channels": self.channels, "value_head": self.value_head,
+                                  "value_pool": self.value_pool}
+        if self.policy_head != "conv":  # older checkpoints (conv head) rebuild without these keys
+            config.update(policy_head=self.policy_head, policy_dim=self.policy_dim)
+        return config
 
 
 def value_to_scalar(value: torch.Tensor, value_head: str) -> torch.Tensor:
@@ -139,6 +195,7 @@ def parameter_count(net: nn.Module) -> int:
 
 __all__ = [
     "NUM_MOVES",
+    "POLICY_HEADS",
     "PolicyValueNet",
     "VALUE_HEADS",
     "forward_flops_per_position",

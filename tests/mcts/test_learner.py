@@ -54,15 +54,16 @@ def test_improve_reports_compute_and_trains() -> None:
     learner.close()
 
 
-def test_checkpoint_round_trip_and_player() -> None:
-    learner = make()
+@pytest.mark.parametrize("policy_head", ["conv", "attention"])
+def test_checkpoint_round_trip_and_player(policy_head: str) -> None:
+    learner = make(policy_head=policy_head)
     for _ in range(4):
         learner.improve()
     buffer = io.BytesIO()
     torch.save(learner.state_dict(), buffer)
     buffer.seek(0)
     state = torch.load(buffer, weights_only=False)
-    other = make(seed=1)
+    other = make(seed=1, policy_head=policy_head)
     other.load_state_dict(state)
     for a, b in zip(learner.net.state_dict().values(), other.net.state_dict().values()):
         assert torch.equal(a, b)
@@ -144,12 +145,15 @@ def test_policy_target_is_checked() -> None:
 
     with pytest.raises(BenchError, match="policy_target"):
         make(policy_target="visit")
+    with pytest.raises(BenchError, match="policy_head"):
+        make(policy_head="transformer")
 
 
 @pytest.mark.parametrize("pipeline", [True, False])
 def test_pipelined_self_play_trains_and_closes(pipeline: bool) -> None:
     """With `pipeline` the workers play the next plies while the trainer learns; closing drains them."""
-    learner = make(in_process=False, pipeline=pipeline, policy_target="completed_q", max_plies=6)
+    learner = make(in_process=False, pipeline=pipeline, policy_target="completed_q", max_plies=6,
+                   policy_head="attention")  # worker processes build the same head
     try:
         for _ in range(6):
             learner.improve()

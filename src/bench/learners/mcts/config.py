@@ -19,6 +19,11 @@ class MctsConfig(LearnerConfig):
     """`wdl` (win/draw/loss logits, cross-entropy) or `scalar` (tanh, squared error)."""
     value_pool: bool = True
     """Globally pooled value head (see bench.network); False gives AlphaZero's flattened head."""
+    policy_head: str = "conv"
+    """`conv` (AlphaZero's 73 move planes) or `attention` (Lc0-style from-square . to-square logits, which see
+    what stands on a move's target square; see bench.network)."""
+    policy_dim: int = 16
+    """Query/key width of the attention policy head."""
     # --- search
     simulations: int = 32
     """Simulations of a full self-play search (the ones recorded as training targets)."""

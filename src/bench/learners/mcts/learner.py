@@ -26,7 +26,7 @@ from bench.learners.mcts.player import MctsPlayer
 from bench.learners.mcts.replay import ReplayBuffer
 from bench.learners.mcts.train import Trainer
 from bench.learners.mcts.workers import InProcessPool, LocalPool, RayPool
-from bench.network import PolicyValueNet, forward_flops_per_position, parameter_count
+from bench.network import POLICY_HEADS, PolicyValueNet, forward_flops_per_position, parameter_count
 
 
 def _plain(cfg: Any) -> dict[str, Any]:
@@ -49,6 +49,8 @@ class MctsLearner:
         self.cfg = MctsConfig(**self.cfg_dict)
         if self.cfg.policy_target not in ("visits", "completed_q"):
             raise BenchError(f"learner.policy_target={self.cfg.policy_target!r}: use visits or completed_q")
+        if self.cfg.policy_head not in POLICY_HEADS:
+            raise BenchError(f"learner.policy_head={self.cfg.policy_head!r}: use one of {', '.join(POLICY_HEADS)}")
         self.context = context
         runtime = context.runtime
         self.device = str(getattr(runtime, "device", "cpu") or "cpu")
@@ -57,7 +59,8 @@ class MctsLearner:
         self.ray_address = getattr(runtime, "ray_address", None)
         torch.manual_seed(context.seed)
         self.net = PolicyValueNet(self.cfg.blocks, self.cfg.channels, self.cfg.value_head,
-                                  value_pool=self.cfg.value_pool).to(self.device)
+                                  value_pool=self.cfg.value_pool, policy_head=self.cfg.policy_head,
+                                  policy_dim=self.cfg.policy_dim).to(self.device)
         self.trainer = Trainer(self.net, self.cfg, self.device)
         self.replay = ReplayBuffer(self.cfg.replay_capacity, self.cfg.policy_top_k)
         self.rng = np.random.default_rng([context.seed, 1])

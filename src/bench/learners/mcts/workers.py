@@ -34,7 +34,8 @@ class SelfPlayWorker:
         self.generation = generation
         torch.manual_seed(seed * 1000 + index)
         self.net = PolicyValueNet(self.cfg.blocks, self.cfg.channels, self.cfg.value_head,
-                                  value_pool=self.cfg.value_pool).to(device).eval()
+                                  value_pool=self.cfg.value_pool, policy_head=self.cfg.policy_head,
+                                  policy_dim=self.cfg.policy_dim).to(device).eval()
         self.evaluator = NetworkEvaluator(self.net, device)
         self.selfplay = SelfPlay(self.evaluator, self.cfg, np.random.default_rng([seed, index, generation]))
 
