@@ -8,10 +8,14 @@ OpenSpiel is not a project dependency. Install it into a separate environment fo
 The peer runs in that interpreter as a subprocess; without it the script says so and prints our figure only.
 
 Figures (sims/s, `--repeats 2`, medians of 3-4 interleaved runs on a 2-core machine shared with other jobs, so
-single runs swing by a third; position 0 is the start, position 1 a Two Knights Defence):
+single runs swing by a third or more; position 0 is the start, position 1 a Two Knights Defence):
     python-chess move generation (93c4143):  one root 4,600 / 4,600, 32 lockstep roots 5,800 / 4,000
     C move generation (bench._movegen):      one root 9,900 / 10,300, 32 lockstep roots 12,800 / 14,500
     OpenSpiel MCTSBot, same runs:            12,600 / 7,700
+and in a later session, 4 runs of each interleaved:
+    C move generation, rerun (e8187f2):      one root 9,800 / 8,100, 32 lockstep roots 10,800 / 10,500
+    C PUCT argmax (puct_select) as well:     one root 12,700 / 13,500, 32 lockstep roots 16,000 / 15,700
+    OpenSpiel MCTSBot, same 8 runs:          10,800 / 7,700
 """
 
 from __future__ import annotations

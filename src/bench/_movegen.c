@@ -9,10 +9,15 @@
  * with `clean_castling_rights` for standard chess), and so is the order of the moves (see `legal`).
  * Bitboards: bit i is square i (a1 = 0, b1 = 1, ..., h8 = 63), as in python-chess.
  * Built with gcc or clang (uses __builtin_ctzll / __builtin_clzll / __builtin_popcountll).
+ *
+ * It also holds `puct_select`, the PUCT argmax of `bench.learners.mcts.search` over one node's edge arrays, read
+ * through the buffer protocol (no numpy headers). It repeats numpy's double-precision operations in numpy's
+ * order, so setup.py compiles this file with -ffp-contract=off: no fused multiply-add, bitwise the same scores.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <stdint.h>
+#include <math.h>
 #include <string.h>
 
 typedef uint64_t bb_t;
@@ -415,14 +420,96 @@ static PyObject *init(PyObject *self, PyObject *args) {
     Py_RETURN_NONE;
 }
 
+/* A 1-D float64 buffer (any stride) of `len` items, else an exception; release with PyBuffer_Release. */
+static int float64_view(PyObject *obj, Py_buffer *view, Py_ssize_t len, const char *name) {
+    if (PyObject_GetBuffer(obj, view, PyBUF_RECORDS_RO) < 0) return -1;
+    if (view->ndim != 1 || view->itemsize != 8 || view->format == NULL || strcmp(view->format, "d") != 0 ||
+        (len >= 0 && view->shape[0] != len)) {
+        PyErr_Format(PyExc_TypeError, "puct_select(): %s must be a 1-D float64 array%s", name,
+                     len >= 0 ? " as long as child_n" : "");
+        PyBuffer_Release(view);
+        return -1;
+    }
+    return 0;
+}
+
+#define AT(view, i) (*(const double *)((const char *)(view).buf + (i) * (view).strides[0]))
+
+PyDoc_STRVAR(puct_select_doc,
+"puct_select(child_n, child_w, priors, c_puct, visits, fpu) -> int\n\n"
+"The PUCT argmax over one node's edges (1-D float64 arrays of the same length), bitwise numpy's\n"
+"    q = child_w / np.maximum(child_n, 1.0)                                  if fpu == 0.0\n"
+"    q = np.where(child_n > 0, child_w / np.maximum(child_n, 1e-9), fpu)     otherwise\n"
+"    int((q + priors * ((c_puct * math.sqrt(max(visits, 1))) / (1.0 + child_n))).argmax())\n"
+"as bench.learners.mcts.search computes it: the same operations in the same order, the first index of the\n"
+"maximum, and the first NaN if a score is NaN (as numpy's argmax). ValueError on empty arrays.");
+
+static PyObject *puct_select(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 6) {
+        PyErr_Format(PyExc_TypeError, "puct_select() takes 6 arguments (%zd given)", nargs);
+        return NULL;
+    }
+    double c = PyFloat_AsDouble(args[3]);
+    if (c == -1.0 && PyErr_Occurred()) return NULL;
+    double visits = PyFloat_AsDouble(args[4]);
+    if (visits == -1.0 && PyErr_Occurred()) return NULL;
+    double fpu = PyFloat_AsDouble(args[5]);
+    if (fpu == -1.0 && PyErr_Occurred()) return NULL;
+    Py_buffer n, w, p;
+    if (float64_view(args[0], &n, -1, "child_n") < 0) return NULL;
+    Py_ssize_t len = n.shape[0];
+    if (float64_view(args[1], &w, len, "child_w") < 0) {
+        PyBuffer_Release(&n);
+        return NULL;
+    }
+    if (float64_view(args[2], &p, len, "priors") < 0) {
+        PyBuffer_Release(&n);
+        PyBuffer_Release(&w);
+        return NULL;
+    }
+    Py_ssize_t best = -1;
+    if (len > 0) {
+        /* Python's max(visits, 1) keeps a NaN visits, as `<` does here; then c * math.sqrt(...). */
+        double c_sqrt = c * sqrt(visits < 1.0 ? 1.0 : visits);
+        double top = 0.0;
+        for (Py_ssize_t i = 0; i < len; i++) {
+            double ni = AT(n, i), wi = AT(w, i), q;
+            if (fpu == 0.0) /* np.maximum(n, 1.0), which keeps a NaN n: so does `<` */
+                q = wi / (ni < 1.0 ? 1.0 : ni);
+            else
+                q = ni > 0.0 ? wi / (ni < 1e-9 ? 1e-9 : ni) : fpu;
+            double u = c_sqrt / (1.0 + ni);
+            double score = q + AT(p, i) * u;
+            if (score != score) { /* numpy's argmax stops at the first NaN */
+                best = i;
+                break;
+            }
+            if (best < 0 || score > top) {
+                best = i;
+                top = score;
+            }
+        }
+    }
+    PyBuffer_Release(&n);
+    PyBuffer_Release(&w);
+    PyBuffer_Release(&p);
+    if (best < 0) {
+        PyErr_SetString(PyExc_ValueError, "puct_select(): no edges (empty arrays)");
+        return NULL;
+    }
+    return PyLong_FromSsize_t(best);
+}
+
 static PyMethodDef methods[] = {
     {"legal", (PyCFunction)(void (*)(void))legal, METH_FASTCALL, legal_doc},
     {"init", init, METH_VARARGS, init_doc},
+    {"puct_select", (PyCFunction)(void (*)(void))puct_select, METH_FASTCALL, puct_select_doc},
     {NULL, NULL, 0, NULL},
 };
 
 static struct PyModuleDef module = {
-    PyModuleDef_HEAD_INIT, "bench._movegen", "Legal move generation for standard chess (see bench.encoding).", -1,
+    PyModuleDef_HEAD_INIT, "bench._movegen",
+    "Legal move generation for standard chess (see bench.encoding), and the PUCT argmax of bench's MCTS search.", -1,
     methods,
 };
 

@@ -22,6 +22,11 @@ import numpy as np
 
 from bench.encoding import legal_moves_indices_check, repetition_count
 
+try:  # the C argmax, bitwise the same as `puct_numpy`; without the extension (warned by bench.encoding), numpy's
+    from bench._movegen import puct_select
+except ImportError:
+    puct_select = None
+
 
 class SearchNode:
     """A position in the tree. Edge statistics live in the parent as arrays (one entry per legal move).
@@ -100,6 +105,17 @@ def node_init(node: SearchNode, board: chess.Board, key: tuple, reps: int) -> No
     else:
         node.terminal = None
     node.proven = node.terminal
+
+
+def puct_numpy(child_n: np.ndarray, child_w: np.ndarray, priors: np.ndarray, c_puct: float, visits: float,
+               fpu: float) -> int:
+    """The PUCT argmax over one node's edges; `bench._movegen.puct_select` computes the same, faster."""
+    if fpu == 0.0:  # an unvisited edge has w = 0, so w / max(n, 1) is already the first-play value
+        q = child_w / np.maximum(child_n, 1.0)
+    else:
+        q = np.where(child_n > 0, child_w / np.maximum(child_n, 1e-9), fpu)
+    scores = q + priors * ((c_puct * math.sqrt(max(visits, 1))) / (1.0 + child_n))
+    return int(scores.argmax())
 
 
 class Evaluator(Protocol):
@@ -248,15 +264,12 @@ class BatchedSearch:
         c = self.cfg.c_puct
         fpu = self.cfg.fpu
         cap = self.cfg.ply_cap
-        while node.expanded and node.proven is None or node is root:
-            n = node.child_n
-            if fpu == 0.0:  # an unvisited edge has w = 0, so w / max(n, 1) is already the first-play value
-                q = node.child_w / np.maximum(n, 1.0)
-            else:
-                q = np.where(n > 0, node.child_w / np.maximum(n, 1e-9), fpu)
-            scores = q + node.priors * ((c * math.sqrt(max(node.visits, 1))) / (1.0 + n))
-            a = int(scores.argmax())
-            child = node.child(a, counts, keys)
+        select = puct_select or puct_numpy
+        while node.priors is not None and node.proven is None or node is root:  # expanded and unsolved
+            a = select(node.child_n, node.child_w, node.priors, c, node.visits, fpu)
+            child = node.children[a]
+            if child is None:
+                child = node.child(a, counts, keys)
             if cap and child.terminal is None and child.priors is None and child.board.ply() >= cap:
                 child.terminal = child.proven = float(self.cfg.cap_value(child.board))
             keys.append(child.key)
