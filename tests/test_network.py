@@ -7,8 +7,8 @@ import chess
 import pytest
 import torch
 
-from bench.encoding import encode_board, move_to_index
-from bench.network import PolicyValueNet, masked_softmax, move_squares
+from bench.encoding import encode_board, move_squares, move_to_index
+from bench.network import PolicyValueNet, masked_softmax
 
 
 def _net() -> PolicyValueNet:

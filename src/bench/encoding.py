@@ -94,6 +94,15 @@ if _movegen is not None:
     _movegen.init(chess.Move, _PLAIN.tobytes(), _UNDER.tobytes())  # the C generator indexes with these tables
 
 
+def move_squares() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each policy index's from-square, to-square (its from-square where the move leaves the board) and
+    underpromotion column (0 none; 1, 2, 3 knight, bishop, rook), in the mover's view."""
+    frm, to, piece = _DECODE[:, 0], _DECODE[:, 1], _DECODE[:, 2]
+    to = np.where(to < 0, frm, to)
+    column = np.where(piece > 0, piece - 1, 0)
+    return frm.astype(np.int64), to.astype(np.int64), column.astype(np.int64)
+
+
 def move_to_index(move: chess.Move, turn: chess.Color) -> int:
     """Policy index of `move` played by `turn` (Black's moves are mirrored into the mover's view)."""
     frm, to = move.from_square, move.to_square
@@ -318,6 +327,7 @@ __all__ = [
     "legal_moves",
     "legal_moves_and_indices",
     "legal_moves_indices_check",
+    "move_squares",
     "move_to_index",
     "repetition_count",
 ]

@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from bench.compute import FlopCounter
-from bench.encoding import _DECODE, NUM_MOVES, NUM_PLANES
+from bench.encoding import NUM_MOVES, NUM_PLANES, move_squares
 
 VALUE_HEADS = ("wdl", "scalar")
 POLICY_HEADS = ("conv", "attention")
@@ -47,15 +47,6 @@ class ResidualBlock(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = F.relu(self.bn1(self.conv1(x)))
         return F.relu(x + self.bn2(self.conv2(y)))
-
-
-def move_squares() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Each policy index's from-square, to-square (its from-square where the move leaves the board) and
-    underpromotion column (0 none; 1, 2, 3 knight, bishop, rook), in the mover's view (`bench.encoding`)."""
-    frm, to, piece = _DECODE[:, 0], _DECODE[:, 1], _DECODE[:, 2]
-    to = np.where(to < 0, frm, to)
-    column = np.where(piece > 0, piece - 1, 0)
-    return frm.astype(np.int64), to.astype(np.int64), column.astype(np.int64)
 
 
 class AttentionPolicy(nn.Module):
