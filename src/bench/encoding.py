@@ -186,11 +186,8 @@ def _python_indices(moves: list[chess.Move], turn: chess.Color) -> np.ndarray:
 
 def legal_moves_and_indices(board: chess.Board) -> tuple[list[chess.Move], np.ndarray]:
     """The legal moves of `board` (see `legal_moves`) and their policy indices (int64, writable)."""
-    native = _native(board)
-    if native is not None:
-        return native[0], np.frombuffer(native[1], _INT64)
-    moves = _python_legal_moves(board)
-    return moves, _python_indices(moves, board.turn)
+    moves, indices, _ = legal_moves_indices_check(board)
+    return moves, indices
 
 
 def legal_moves_indices_check(board: chess.Board) -> tuple[list[chess.Move], np.ndarray, bool]:

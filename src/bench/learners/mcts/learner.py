@@ -25,7 +25,7 @@ from bench.learners.mcts.config import MctsConfig
 from bench.learners.mcts.player import MctsPlayer
 from bench.learners.mcts.replay import ReplayBuffer
 from bench.learners.mcts.train import Trainer
-from bench.learners.mcts.workers import InProcessPool, LocalPool, RayPool
+from bench.learners.mcts.workers import InProcessPool, LocalPool, RayPool, build_network
 from bench.network import POLICY_HEADS, PolicyValueNet, forward_flops_per_position, parameter_count
 
 
@@ -58,9 +58,7 @@ class MctsLearner:
         self.workers = int(getattr(runtime, "workers", 0) or 0) or (os.cpu_count() or 1)
         self.ray_address = getattr(runtime, "ray_address", None)
         torch.manual_seed(context.seed)
-        self.net = PolicyValueNet(self.cfg.blocks, self.cfg.channels, self.cfg.value_head,
-                                  value_pool=self.cfg.value_pool, policy_head=self.cfg.policy_head,
-                                  policy_dim=self.cfg.policy_dim).to(self.device)
+        self.net = build_network(self.cfg).to(self.device)
         self.trainer = Trainer(self.net, self.cfg, self.device)
         self.replay = ReplayBuffer(self.cfg.replay_capacity, self.cfg.policy_top_k)
         self.rng = np.random.default_rng([context.seed, 1])

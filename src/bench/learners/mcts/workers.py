@@ -22,6 +22,13 @@ from bench.learners.mcts.selfplay import SelfPlay
 from bench.network import PolicyValueNet
 
 
+
+def build_network(cfg: Any) -> PolicyValueNet:
+    """The learner's network as its config describes it (the trainer's and every self-play worker's)."""
+    return PolicyValueNet(cfg.blocks, cfg.channels, cfg.value_head, value_pool=cfg.value_pool,
+                          policy_head=cfg.policy_head, policy_dim=cfg.policy_dim)
+
+
 class SelfPlayWorker:
     """Holds a copy of the network and `games_per_worker` lockstep games."""
 
@@ -33,9 +40,7 @@ class SelfPlayWorker:
         self.index = index
         self.generation = generation
         torch.manual_seed(seed * 1000 + index)
-        self.net = PolicyValueNet(self.cfg.blocks, self.cfg.channels, self.cfg.value_head,
-                                  value_pool=self.cfg.value_pool, policy_head=self.cfg.policy_head,
-                                  policy_dim=self.cfg.policy_dim).to(device).eval()
+        self.net = build_network(self.cfg).to(device).eval()
         self.evaluator = NetworkEvaluator(self.net, device)
         self.selfplay = SelfPlay(self.evaluator, self.cfg, np.random.default_rng([seed, index, generation]))
 
