@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import shlex
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -65,13 +67,16 @@ def calibrate(cfg: DictConfig, out: Path | None = None, games_dir: Path | None =
     if cfg.ladder.anchor not in names:
         raise BenchError(f"ladder.anchor={cfg.ladder.anchor!r} is not a rung of ladder {cfg.ladder.name!r}")
     games_per_pair = int(cfg.ladder.games_per_pair)
-    if games_per_pair < 2 or games_per_pair % 2:
-        raise BenchError(f"ladder.games_per_pair={games_per_pair}; it must be an even number >= 2")
+    next_pair = cfg.ladder.get("games_per_next_pair")
+    games_per_next_pair = games_per_pair if next_pair is None else int(next_pair)
+    for key, value in (("games_per_pair", games_per_pair), ("games_per_next_pair", games_per_next_pair)):
+        if value < 2 or value % 2:
+            raise BenchError(f"ladder.{key}={value}; it must be an even number >= 2")
     rules = GameRules.from_config(cfg.eval)
     openings = load_openings(cfg.eval.openings)
     binary = find_stockfish(cfg.stockfish.path)
     identity = engine_identity(binary)
-    out = out or calibration_path(cfg.ladder)
+    out = out or calibration_path(cfg.ladder, rules.name)
     stamp = time.strftime("%Y-%m-%d_%H-%M-%S")
     run = RunDir.create(games_dir or Path("results/calibration") / f"{cfg.ladder.name}_{stamp}", public_config_yaml(cfg))
 
@@ -83,7 +88,8 @@ def calibrate(cfg: DictConfig, out: Path | None = None, games_dir: Path | None =
     for a, b in calibration_pairs(len(rungs)):
         if frozenset((names[a], names[b])) in played_pairs:
             continue
-        specs += paired_specs(names[a], names[b], openings, games_per_pair // 2, int(cfg.seed),
+        pair_games = games_per_pair if b - a == 1 else games_per_next_pair
+        specs += paired_specs(names[a], names[b], openings, pair_games // 2, int(cfg.seed),
                               start_index=len(specs), opening_offset=len(specs) // 2,
                               headers={"Event": f"bench calibration {cfg.ladder.name}"})
     factories = {r.name: (lambda r: lambda: make_rung_player(r, cfg.stockfish, int(cfg.seed)))(r) for r in rungs}
@@ -119,15 +125,22 @@ def calibrate(cfg: DictConfig, out: Path | None = None, games_dir: Path | None =
         scored = [(s if g.headers["White"] == names[a] else 1 - s) for g, s in zip(games, score)
                   if {g.headers["White"], g.headers["Black"]} == {names[a], names[b]}]
         pairs.append({"a": names[a], "b": names[b], "games": len(scored), "score_a": sum(scored)})
+    adjacent = [{"low": names[i], "high": names[i + 1],
+                 "diff": float(fit.ratings[i + 1] - fit.ratings[i]),
+                 "se": float(math.sqrt(max(0.0, fit.cov[i, i] + fit.cov[i + 1, i + 1] - 2 * fit.cov[i, i + 1])))}
+                for i in range(len(rungs) - 1)]
+    terminations = Counter(g.headers.get("Termination", "") for g in games)
     result = {
         "ladder": str(cfg.ladder.name),
         "command": "python -m bench.calibrate " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
         "stockfish": identity,
         "rules": rules.describe(),
+        "rule_set": str(cfg.eval.rules),
         "rungs": time_control(rungs),
         "openings": str(cfg.eval.openings),
         "games_per_pair": games_per_pair,
+        "games_per_next_pair": games_per_next_pair,
         "anchor": str(cfg.ladder.anchor),
         "anchor_elo": float(cfg.ladder.anchor_elo),
         "prior_sd": prior,
@@ -139,6 +152,10 @@ def calibrate(cfg: DictConfig, out: Path | None = None, games_dir: Path | None =
         "seconds": round(seconds, 1),
         "games_file": str(run.games_path),
         "ratings": ratings,
+        "covariance": {"order": names, "matrix": [[float(x) for x in row] for row in fit.cov]},
+        "adjacent": adjacent,
+        "terminations": dict(terminations),
+        "ply_cap_fraction": terminations.get("ply_cap", 0) / max(1, len(games)),
         "pairs": pairs,
     }
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -150,11 +167,17 @@ def calibrate(cfg: DictConfig, out: Path | None = None, games_dir: Path | None =
 
 def format_table(calibration: dict[str, Any]) -> str:
     lines = [f"{'rung':<10} {'fitted':>8} {'95% interval':>17} {'nominal':>8}  settings"]
+    step = {a["high"]: a for a in calibration.get("adjacent", [])}
     for name, r in calibration["ratings"].items():
         nominal = f"{r['nominal']:.0f}" if r["nominal"] is not None else "-"
         anchor = " (anchor)" if name == calibration["anchor"] else ""
         lines.append(f"{name:<10} {r['elo']:8.0f} [{r['low']:7.0f}, {r['high']:7.0f}] {nominal:>8}  "
                      f"{calibration['rungs'][name]}{anchor}")
+        if name in step:
+            lines[-1] += f"  (+{step[name]['diff']:.0f} ± {step[name]['se']:.0f} over {step[name]['low']})"
+    if "ply_cap_fraction" in calibration:
+        lines.append(f"games reaching the ply cap: {100 * calibration['ply_cap_fraction']:.1f}%; terminations: "
+                     + ", ".join(f"{k or '?'} {v}" for k, v in sorted(calibration["terminations"].items())))
     return "\n".join(lines)
 
 

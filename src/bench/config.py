@@ -56,19 +56,23 @@ class LadderConfig:
     """Ladder name; its calibration file is `conf/ladder/<calibration>`."""
     calibration: str = MISSING
     """Calibration file written by `python -m bench.calibrate ladder=<name>`, relative to conf/ladder/."""
+    calibrations: dict[str, str] = field(default_factory=dict)
+    """Calibration files for other rule sets, by `eval.rules` name (e.g. `short`); `calibration` serves the rest."""
     anchor: str = MISSING
     """Rung whose rating is fixed at its nominal UCI_Elo in the joint fit."""
     anchor_elo: float = MISSING
     """Rating given to the anchor rung."""
     games_per_pair: int = 40
-    """Calibration games per pair of rungs (adjacent and next-adjacent), half with each colour."""
+    """Calibration games per pair of adjacent rungs, half with each colour."""
+    games_per_next_pair: Optional[int] = None
+    """Calibration games per pair of rungs two steps apart; None plays `games_per_pair`."""
     rungs: list[RungConfig] = field(default_factory=list)
     """Rungs from weakest to strongest; adjacent rungs should be about 150-300 Elo apart."""
 
 
 @dataclass
 class AdjudicationConfig:
-    enabled: bool = True
+    enabled: bool = False
     """Adjudicate by an engine's evaluation, as engine testers do; the rules go in each PGN's headers."""
     nodes: int = 1000
     """Nodes the adjudicating Stockfish searches per position."""
@@ -82,12 +86,19 @@ class AdjudicationConfig:
     """... for this many consecutive plies ..."""
     draw_min_ply: int = 120
     """... once the game is at least this many plies long."""
-    at_ply_cap: str = "engine"
+    at_ply_cap: str = "draw"
     """At the ply cap: `engine` (a win if |score| > win_cp, else a draw) or `draw`."""
 
 
 @dataclass
 class EvalConfig:
+    rules: str = "mate"
+    """Name of the rule set `max_plies` and `adjudication` make up (`mate`: played to mate, draws by the rules of
+    chess, the cap a draw; `adjudicated`: engine-score adjudication). Written into every PGN, metrics record and
+    report; the ladder's calibration must have been made under the same rules (see `allow_uncalibrated_rules`)."""
+    allow_uncalibrated_rules: bool = False
+    """Evaluate even when the ladder was calibrated under other rules (its ratings then do not fit the games:
+    a named, logged exception, never the default)."""
     games: int = 40
     """Games per evaluation (an even number: every opening is played with both colours)."""
     rungs: int = 3
@@ -98,8 +109,8 @@ class EvalConfig:
     """Games played at once (one engine process per concurrent game); 0 means the machine's cores."""
     openings: str = "default"
     """Opening suite `conf/openings/<name>.txt`: one line of SAN moves per opening."""
-    max_plies: int = 300
-    """Ply cap per game; what happens there is `adjudication.at_ply_cap`."""
+    max_plies: int = 400
+    """Ply cap per game; what happens there is `adjudication.at_ply_cap` (a draw when adjudication is off)."""
     adjudication: AdjudicationConfig = field(default_factory=AdjudicationConfig)
     include_calibration_error: bool = True
     """Widen each interval by the rungs' calibration uncertainty (added in quadrature)."""

@@ -81,6 +81,7 @@ class GameRules:
     """The rules every game of a match is played under; written into each PGN."""
 
     # defaults (and their documentation) come from the config schema: `EvalConfig` and `AdjudicationConfig`
+    name: str = EvalConfig.rules
     max_plies: int = EvalConfig.max_plies
     adjudicate: bool = AdjudicationConfig.enabled
     adjudication_nodes: int = AdjudicationConfig.nodes
@@ -97,6 +98,7 @@ class GameRules:
         if adj.at_ply_cap not in ("engine", "draw"):
             raise BenchError(f"eval.adjudication.at_ply_cap={adj.at_ply_cap!r}; use 'engine' or 'draw'")
         return cls(
+            name=str(eval_cfg.get("rules", EvalConfig.rules)),
             max_plies=int(eval_cfg.max_plies),
             adjudicate=bool(adj.enabled),
             adjudication_nodes=int(adj.nodes),
@@ -109,7 +111,7 @@ class GameRules:
         )
 
     def describe(self) -> str:
-        """One line for PGN headers and calibration files; equal strings mean equal rules."""
+        """One line for PGN headers and calibration files; equal strings mean equal rules (the name is a label)."""
         if not self.adjudicate:
             return f"maxplies={self.max_plies} cap=draw adjudication=off"
         return (
@@ -271,6 +273,7 @@ def play_game(
             "PlyCount": str(board.ply()),
             "GameSeed": str(seed),
             "Rules": rules.describe(),
+            "RuleSet": rules.name,
             **stats[chess.WHITE].headers("White"),
             **stats[chess.BLACK].headers("Black"),
             **(headers or {}),

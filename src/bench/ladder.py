@@ -100,17 +100,20 @@ class Calibration:
         return self.ratings[rung].elo
 
 
-def calibration_path(ladder_cfg: Any) -> Path:
-    path = Path(ladder_cfg.calibration)
+def calibration_path(ladder_cfg: Any, rule_set: str | None = None) -> Path:
+    """The ladder's calibration file for `rule_set` (its entry in `ladder.calibrations`, else `ladder.calibration`)."""
+    by_rules = ladder_cfg.get("calibrations") or {}
+    path = Path(by_rules.get(rule_set) or ladder_cfg.calibration)
     return path if path.is_absolute() else CONF_DIR / "ladder" / path
 
 
-def load_calibration(ladder_cfg: Any, rungs: list[Rung]) -> Calibration:
-    path = calibration_path(ladder_cfg)
+def load_calibration(ladder_cfg: Any, rungs: list[Rung], rule_set: str | None = None) -> Calibration:
+    path = calibration_path(ladder_cfg, rule_set)
     if not path.is_file():
         raise BenchError(
             f"ladder {ladder_cfg.name!r} has no calibration at {path}; "
-            f"run `python -m bench.calibrate ladder={ladder_cfg.name}` first"
+            f"run `python -m bench.calibrate ladder={ladder_cfg.name}"
+            f"{'' if rule_set in (None, 'mate') else ' eval.rules=' + rule_set}` first"
         )
     try:
         raw = json.loads(path.read_text())
@@ -143,7 +146,20 @@ def calibration_warnings(calibration: Calibration, rungs: list[Rung], rules: Gam
                             f"'{calibration.rungs.get(rung.name)}'")
         if rung.settings.movetime is not None:
             warnings.append(f"rung {rung.name!r} uses a time limit: its strength depends on this machine's speed")
-    if rules.describe() != calibration.rules:
-        warnings.append(f"game rules differ from the calibration's: here '{rules.describe()}', "
-                        f"calibrated '{calibration.rules}'")
     return warnings
+
+
+def check_rules(calibration: Calibration, rules: GameRules, allow_uncalibrated: bool) -> str | None:
+    """Refuse an evaluation under rules the ladder was not calibrated for: ratings measured under other rules do
+    not fit its games (adjudication alone stretches the bottom of the scale about fourfold). With
+    `allow_uncalibrated` (eval.allow_uncalibrated_rules=true) the mismatch is returned as a warning instead."""
+    if rules.describe() == calibration.rules:
+        return None
+    message = (f"ladder {calibration.ladder!r} was calibrated under the rules '{calibration.rules}' "
+               f"({calibration.raw.get('rule_set', 'unnamed')}), but this evaluation plays '{rules.describe()}' "
+               f"({rules.name})")
+    if allow_uncalibrated:
+        return message + "; its ratings do not fit these games (eval.allow_uncalibrated_rules=true)"
+    raise BenchError(message + "; pick a ladder calibrated for these rules (e.g. eval=adjudicated "
+                     "ladder=adjudicated), recalibrate (python -m bench.calibrate), or ask for it by name with "
+                     "eval.allow_uncalibrated_rules=true")

@@ -22,7 +22,7 @@ from bench.compute import BUDGET_UNITS, ComputeMeter
 from bench.errors import BenchError
 from bench.evaluate import evaluate
 from bench.games import GameRules, load_openings
-from bench.ladder import calibration_warnings, load_calibration, rungs_from_config
+from bench.ladder import calibration_warnings, check_rules, load_calibration, rungs_from_config
 from bench.learners import LearnerContext, learner_class
 from bench.players import engine_identity, find_stockfish
 from bench.report.tracking import open_tracker
@@ -101,10 +101,9 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None) -> dict[str, Any]:
     rungs = rungs_from_config(cfg.ladder)
     rules = GameRules.from_config(cfg.eval)
     load_openings(cfg.eval.openings)
-    calibration = load_calibration(cfg.ladder, rungs)
+    calibration = load_calibration(cfg.ladder, rungs, rules.name)
+    rules_warning = check_rules(calibration, rules, bool(cfg.eval.allow_uncalibrated_rules))
     binary = find_stockfish(cfg.stockfish.path)
-    for warning in calibration_warnings(calibration, rungs, rules, engine_identity(binary)):
-        log.warning(warning)
     points = eval_points(cfg.budget)
     concurrency = int(cfg.eval.concurrency) or _cores()
     if cfg.runtime.torch_threads:
@@ -118,6 +117,9 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None) -> dict[str, Any]:
     else:
         run_files, state = RunDir.create(target, public_config_yaml(cfg)), None
     log_handler = _attach_log_file(run_files.path)
+    for warning in calibration_warnings(calibration, rungs, rules, engine_identity(binary)) + [rules_warning]:
+        if warning:
+            log.warning(warning)
     tracker = open_tracker(cfg.tracker, run_files.path, yaml.safe_load(public_config_yaml(cfg)))
 
     meter = ComputeMeter()
