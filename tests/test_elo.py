@@ -11,10 +11,16 @@ from scipy import stats
 from bench.elo import (
     Estimate,
     elo_from_score,
+    equivalence_test,
     expected_score,
     fit_joint,
+    fit_on_ladder,
     fit_player,
+    ladder_variance,
+    min_detectable_difference,
     pentanomial,
+    rating_difference,
+    rung_weights,
     trinomial_interval,
 )
 
@@ -167,6 +173,116 @@ def test_fit_player_interval_coverage() -> None:
     coverage = covered / 400
     assert 0.92 <= coverage <= 0.98, coverage
     assert np.mean(halves) / Z95 == pytest.approx(np.std(estimates), rel=0.15)
+
+
+# ---------------------------------------------------------------------------- against a calibrated ladder
+
+LADDER = {"r0": 0.0, "r1": 150.0, "r2": 300.0, "r3": 450.0}
+ORDER = ["r0", "r1", "r2", "r3"]
+# A chain's covariance: r3 is the anchor (row and column 0), errors accumulate and correlate downward.
+SIGMA = np.array([[3.0, 2.0, 1.0, 0.0], [2.0, 2.0, 1.0, 0.0], [1.0, 1.0, 1.0, 0.0], [0.0, 0.0, 0.0, 0.0]]) * 900.0
+
+
+def _numeric_weights(opponents: list[str], scores: list[float], h: float = 1e-3) -> dict[str, float]:
+    """d elo_hat / d r_k by central differences of fit_player (the interior MLE or the edge bound)."""
+    out = {}
+    for k in dict.fromkeys(opponents):
+        ups = [LADDER[o] + (h if o == k else 0.0) for o in opponents]
+        downs = [LADDER[o] - (h if o == k else 0.0) for o in opponents]
+        out[k] = (fit_player(ups, scores).elo - fit_player(downs, scores).elo) / (2 * h)
+    return out
+
+
+def test_rung_weights_are_the_derivative_of_the_fit() -> None:
+    opponents = ["r0"] * 6 + ["r1"] * 10 + ["r2"] * 4
+    scores = [1.0] * 5 + [0.0] + [1.0] * 6 + [0.5] * 2 + [0.0] * 2 + [0.0] * 3 + [1.0]
+    fit = fit_player([LADDER[o] for o in opponents], scores)
+    weights = rung_weights(fit.elo, opponents, LADDER)
+    assert sum(weights.values()) == pytest.approx(1.0)
+    assert weights == pytest.approx(_numeric_weights(opponents, scores), abs=1e-6)
+    # Equidistant rungs with equal games carry equal weight.
+    assert rung_weights(75.0, ["r0", "r1"] * 3, LADDER) == pytest.approx({"r0": 0.5, "r1": 0.5})
+
+
+@pytest.mark.parametrize("score", [0.0, 1.0])
+def test_edge_weights_are_the_derivative_of_the_bound(score: float) -> None:
+    opponents = ["r0"] * 4 + ["r1"] * 4 + ["r2"] * 4
+    est = fit_on_ladder(opponents, [score] * 12, LADDER, SIGMA, ORDER)
+    assert est.games.edge == ("above" if score else "below") and est.games.se == math.inf
+    assert sum(est.weights.values()) == pytest.approx(1.0)
+    assert est.weights == pytest.approx(_numeric_weights(opponents, [score] * 12), abs=1e-5)
+    # The bounding side dominates: the top rung for a player who beat everyone, the bottom one otherwise.
+    top = max(est.weights, key=est.weights.get)
+    assert top == ("r2" if score else "r0")
+    # The absolute bound moves outward by z1 * ladder_se.
+    shift = stats.norm.ppf(0.95) * est.ladder_se
+    if score:
+        assert est.absolute.low == pytest.approx(est.games.low - shift) and est.absolute.high == math.inf
+    else:
+        assert est.absolute.high == pytest.approx(est.games.high + shift) and est.absolute.low == -math.inf
+
+
+def test_ladder_variance_hand_computed() -> None:
+    # w = (0.5, 0.5, 0, 0): 900 * (0.25 * 3 + 2 * 0.25 * 2 + 0.25 * 2) = 900 * 2.25.
+    assert ladder_variance({"r0": 0.5, "r1": 0.5}, SIGMA, ORDER) == pytest.approx(2025.0)
+    assert ladder_variance({"r3": 1.0}, SIGMA, ORDER) == 0.0  # the anchor carries no error
+    with pytest.raises(ValueError, match="not in the covariance"):
+        ladder_variance({"rX": 0.3}, SIGMA, ORDER)
+
+
+def test_fit_on_ladder_games_and_absolute() -> None:
+    opponents = ["r0", "r1", "r2"] * 8
+    scores = [1.0, 0.5, 0.0, 1.0, 0.0, 0.0, 1.0, 1.0] * 3
+    est = fit_on_ladder(opponents, scores, LADDER, SIGMA, ORDER)
+    plain = fit_player([LADDER[o] for o in opponents], scores)
+    assert est.games == plain
+    assert est.ladder_se**2 == pytest.approx(ladder_variance(est.weights, SIGMA, ORDER))
+    assert est.absolute.elo == plain.elo
+    assert est.absolute.se == pytest.approx(math.hypot(plain.se, est.ladder_se))
+    low_half = math.hypot(plain.elo - plain.low, Z95 * est.ladder_se)
+    assert est.absolute.elo - est.absolute.low == pytest.approx(low_half)
+    # With a diagonal covariance it is exactly fit_player with independent opponent errors.
+    diag = np.diag(np.diag(SIGMA))
+    se_opp = [math.sqrt(SIGMA[ORDER.index(o), ORDER.index(o)]) for o in opponents]
+    indep = fit_player([LADDER[o] for o in opponents], scores, opponent_se=se_opp)
+    got = fit_on_ladder(opponents, scores, LADDER, diag, ORDER).absolute
+    assert (got.elo, got.se, got.low, got.high) == pytest.approx((indep.elo, indep.se, indep.low, indep.high))
+    with pytest.raises(ValueError, match="no calibrated rating"):
+        fit_on_ladder(["rX"], [1.0], LADDER, SIGMA, ORDER)
+
+
+def test_rating_difference_cancels_shared_ladder_error() -> None:
+    w = {"r0": 0.6, "r1": 0.4}
+    same = rating_difference(100.0, 30.0, w, 40.0, 40.0, w, SIGMA, ORDER)
+    assert same.diff == 60.0 and same.se == pytest.approx(50.0)  # ladder term cancels: sqrt(30^2 + 40^2)
+    assert (same.low, same.high) == pytest.approx((60 - Z95 * 50, 60 + Z95 * 50))
+    assert same.z == pytest.approx(1.2) and same.p_value == pytest.approx(2 * stats.norm.sf(1.2))
+    assert same.mdd == pytest.approx((Z95 + stats.norm.ppf(0.8)) * 50.0)
+    # Different weights: (w_a - w_b) = (1, -1, 0, 0) -> 900 * (3 - 4 + 2) = 900.
+    apart = rating_difference(100.0, 30.0, {"r0": 1.0}, 40.0, 40.0, {"r1": 1.0}, SIGMA, ORDER)
+    assert apart.se == pytest.approx(math.sqrt(30**2 + 40**2 + 900))
+    edge = rating_difference(100.0, math.inf, {"r0": 1.0}, 40.0, 40.0, w, SIGMA, ORDER)
+    assert edge.se == math.inf and edge.p_value == 1.0 and edge.mdd == math.inf
+
+
+def test_min_detectable_difference_has_its_power() -> None:
+    """A true difference of mdd is detected (|z| > 1.96) in 80% of seeded normal draws."""
+    mdd = min_detectable_difference(10.0)
+    assert mdd == pytest.approx(28.0158, abs=1e-3)
+    rng = np.random.default_rng(1)
+    detected = np.mean(np.abs(rng.normal(mdd, 10.0, 20000)) / 10.0 > Z95)
+    assert detected == pytest.approx(0.8, abs=0.01)
+
+
+@pytest.mark.parametrize(
+    ("diff", "se", "verdict"),
+    [(5.0, 10.0, "equivalent"), (-20.0, 10.0, "equivalent"), (20.0, 20.0, "inconclusive"),
+     (40.0, 10.0, "different"), (0.0, 40.0, "inconclusive"), (80.0, 10.0, "different"),
+     (-200.0, 60.0, "different")],
+)
+def test_equivalence_test_tost(diff: float, se: float, verdict: str) -> None:
+    # Margin 50: equivalent iff diff +- 1.645 se inside (-50, 50); different iff |diff| > 1.96 se.
+    assert equivalence_test(diff, se, 50.0) == verdict
 
 
 # ---------------------------------------------------------------------------- joint fit

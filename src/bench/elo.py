@@ -13,7 +13,7 @@ neither too wide when draws are common nor too narrow when they are rare.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -198,6 +198,247 @@ def fit_player(
     low = x_hat - math.sqrt((x_hat - low) ** 2 + extra)
     high = x_hat + math.sqrt((high - x_hat) ** 2 + extra)
     return Estimate(elo=x_hat, se=se, low=low, high=high, edge=None)
+
+
+# --------------------------------------------------------------------------------------------------------
+# One player against a calibrated ladder whose ratings share errors (the calibration's covariance).
+
+
+@dataclass(frozen=True)
+class LadderEstimate:
+    """A rating against a calibrated ladder, with the two intervals that answer different questions."""
+
+    games: Estimate
+    """The rating given the ladder: game noise only, rung ratings taken as exact. Answers "where does this
+    player sit on this ladder?", and is the part two players rated on the same ladder do not share."""
+    absolute: Estimate
+    """Game noise plus the ladder's error relative to its anchor, w^T Sigma w with the full covariance.
+    Answers "what is this player's rating on the anchor's (UCI_Elo) scale?"."""
+    weights: dict[str, float]
+    """d elo_hat / d r_k per rung k played (implicit-function derivative of the score equation); they sum to
+    1, since moving every rung by d moves the fit by d."""
+    ladder_se: float
+    """sqrt(w^T Sigma w): the standard error the ladder's calibration adds to `elo`."""
+
+
+def _ladder_columns(
+    opponents: Sequence[str], ratings: Mapping[str, float]
+) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """Rung names in order of first appearance, their ratings, and games per rung."""
+    names = list(dict.fromkeys(opponents))
+    missing = [n for n in names if n not in ratings]
+    if missing:
+        raise ValueError(f"rungs {missing} have no calibrated rating; the ladder knows {sorted(ratings)}")
+    counts = np.array([sum(1 for o in opponents if o == n) for n in names], dtype=float)
+    return names, np.array([float(ratings[n]) for n in names]), counts
+
+
+def rung_weights(elo: float, opponents: Sequence[str], ratings: Mapping[str, float]) -> dict[str, float]:
+    """d elo_hat / d r_k for an interior fit: w_k = sum_{games vs k} p(1-p) / sum_{all games} p(1-p).
+
+    From the implicit-function theorem on the score equation U(x, r) = sum_i (s_i - E(x - r_i)) = 0:
+    dx/dr_k = -(dU/dr_k) / (dU/dx) = n_k p_k (1 - p_k) / sum_j n_j p_j (1 - p_j), p_k = E(x - r_k), each rung's
+    share of the Fisher information (delta method, e.g. Casella & Berger 2002, sec. 5.5.4). The weights sum
+    to 1; rungs not played have weight 0 and are left out.
+    """
+    if not opponents:
+        raise ValueError("rung_weights needs at least one game")
+    names, r, counts = _ladder_columns(opponents, ratings)
+    p = special.expit(C * (float(elo) - r))
+    info = counts * p * (1.0 - p)
+    if not info.sum() > 0.0:  # so far from every rung that p(1-p) underflows: the nearest rung carries it
+        info = (np.abs(float(elo) - r) == np.min(np.abs(float(elo) - r))).astype(float)
+    return {n: float(v) for n, v in zip(names, info / info.sum())}
+
+
+def _edge_weights(
+    bound: float, names: list[str], r: np.ndarray, counts: np.ndarray, total: float
+) -> dict[str, float]:
+    """d bound / d r_k for an edge bound, the root of f(x, r) = U / sqrt(V) -/+ z (see `fit_player`).
+
+    U = total - sum_k n_k p_k and V = sum_k n_k p_k q_k; implicit differentiation gives
+    w_k proportional to n_k p_k q_k [1 + U (1 - 2 p_k) / (2 V)], normalised to sum 1 (a common shift of all
+    rungs shifts the bound by the same amount). With one rung this is weight 1 on that (bounding) rung.
+    """
+    p = special.expit(C * (bound - r))
+    pq = counts * p * (1.0 - p)
+    u, v = total - float(np.sum(counts * p)), float(pq.sum())
+    a = pq * (1.0 + u * (1.0 - 2.0 * p) / (2.0 * v)) if v > 0 else np.zeros_like(pq)
+    if not abs(a.sum()) > 1e-300:
+        a = (np.abs(bound - r) == np.min(np.abs(bound - r))).astype(float)
+    return {n: float(w) for n, w in zip(names, a / a.sum())}
+
+
+def _weight_vector(weights: Mapping[str, float], order: Sequence[str], n: int) -> np.ndarray:
+    index = {name: i for i, name in enumerate(order)}
+    if len(index) != n:
+        raise ValueError(f"covariance is {n}x{n} but its order names {len(index)} distinct rungs")
+    w = np.zeros(n)
+    for name, value in weights.items():
+        if name not in index:
+            if value == 0.0:
+                continue
+            raise ValueError(f"rung {name!r} is not in the covariance's order {list(order)}")
+        w[index[name]] += float(value)
+    return w
+
+
+def ladder_variance(weights: Mapping[str, float], cov: np.ndarray, order: Sequence[str]) -> float:
+    """w^T Sigma w: the variance a fit inherits from the ladder's calibration (delta method).
+
+    `cov` is the joint fit's covariance of rung ratings (rows and columns in `order`; the anchor's are zero),
+    so correlated rung errors (a chain of rungs shares every link below the anchor) count in full.
+    """
+    sigma = np.asarray(cov, dtype=float)
+    if sigma.ndim != 2 or sigma.shape[0] != sigma.shape[1]:
+        raise ValueError(f"cov must be square, got shape {sigma.shape}")
+    w = _weight_vector(weights, order, sigma.shape[0])
+    return float(max(w @ sigma @ w, 0.0))
+
+
+def _widen(est: Estimate, extra_var: float, level: float) -> Estimate:
+    """Add a variance independent of the games: in quadrature to each side of an interior interval (as
+    `fit_player` does for opponent errors), outward by z1 sqrt(extra_var) for an edge's one-sided bound."""
+    if est.edge is not None:
+        shift = float(special.ndtri(level)) * math.sqrt(extra_var)
+        if est.edge == "above":
+            return Estimate(elo=est.elo - shift, se=math.inf, low=est.low - shift, high=math.inf, edge=est.edge)
+        return Estimate(elo=est.elo + shift, se=math.inf, low=-math.inf, high=est.high + shift, edge=est.edge)
+    extra = _two_sided_z(level) ** 2 * extra_var
+    return Estimate(
+        elo=est.elo,
+        se=math.sqrt(est.se**2 + extra_var),
+        low=est.elo - math.sqrt((est.elo - est.low) ** 2 + extra),
+        high=est.elo + math.sqrt((est.high - est.elo) ** 2 + extra),
+        edge=None,
+    )
+
+
+def fit_on_ladder(
+    opponents: Sequence[str],
+    scores: Sequence[float],
+    ratings: Mapping[str, float],
+    cov: np.ndarray,
+    order: Sequence[str],
+    level: float = 0.95,
+) -> LadderEstimate:
+    """Rate one player from its games against named rungs of a calibrated ladder.
+
+    `games`: `fit_player` with the rung ratings taken as exact (Rao score interval, draw dispersion).
+    `absolute`: the same fit with the ladder's error added by the delta method, Var = se_games^2 + w^T Sigma w,
+    Sigma the calibration's full covariance (correlated rung errors included; `fit_player`'s opponent_se
+    treats them as independent) and w = `rung_weights` at the fit. At an edge (every game won or lost) the
+    weights are the derivative of the one-sided bound (`_edge_weights`), and the bound moves outward by
+    z1 sqrt(w^T Sigma w).
+    """
+    opps = list(opponents)
+    s = np.asarray(scores, dtype=float).ravel()
+    if len(opps) != s.size:
+        raise ValueError(f"{len(opps)} opponents but {s.size} scores; give one of each per game")
+    names, r, counts = _ladder_columns(opps, ratings)
+    games = fit_player([float(ratings[o]) for o in opps], s, level=level)
+    if games.edge is None:
+        weights = rung_weights(games.elo, opps, ratings)
+    else:
+        weights = _edge_weights(games.elo, names, r, counts, float(s.sum()))
+    var = ladder_variance(weights, cov, order)
+    absolute = _widen(games, var, level)
+    return LadderEstimate(games=games, absolute=absolute, weights=weights, ladder_se=math.sqrt(var))
+
+
+# --------------------------------------------------------------------------------------------------------
+# Two players on the same ladder: differences, power, equivalence.
+
+
+@dataclass(frozen=True)
+class Difference:
+    """elo_a - elo_b for two players rated on the same calibrated ladder, with its test."""
+
+    diff: float
+    """elo_a - elo_b."""
+    se: float
+    """sqrt(se_games_a^2 + se_games_b^2 + (w_a - w_b)^T Sigma (w_a - w_b)); inf if either fit is an edge."""
+    low: float
+    """Lower end of the Wald interval diff - z se at `level`."""
+    high: float
+    """Upper end of the Wald interval diff + z se at `level`."""
+    z: float
+    """diff / se (0 when se is infinite)."""
+    p_value: float
+    """Two-sided p-value of H0: no difference, 2 (1 - Phi(|z|))."""
+    mdd: float
+    """Smallest true difference this se detects with the requested power in a two-sided test at `level`."""
+
+
+def min_detectable_difference(se: float, level: float = 0.95, power: float = 0.8) -> float:
+    """(z_{1-alpha/2} + z_power) * se: the smallest true difference a two-sided z-test at `level` detects with
+    probability `power` (normal approximation, e.g. Chow, Shao & Wang 2008, "Sample Size Calculations in
+    Clinical Research", sec. 3.2.1); 2.80 se at 95% and 80% power."""
+    if not 0.0 < power < 1.0:
+        raise ValueError(f"power must lie in (0, 1), got {power}")
+    return (_two_sided_z(level) + float(special.ndtri(power))) * float(se)
+
+
+def rating_difference(
+    elo_a: float,
+    se_games_a: float,
+    weights_a: Mapping[str, float],
+    elo_b: float,
+    se_games_b: float,
+    weights_b: Mapping[str, float],
+    cov: np.ndarray,
+    order: Sequence[str],
+    level: float = 0.95,
+    power: float = 0.8,
+) -> Difference:
+    """Difference of two ratings fitted against the same calibrated ladder, shared ladder error cancelled.
+
+    Each fit moves with the rung ratings r as x_hat = x_hat(r) with gradient w (`rung_weights`), so by the
+    delta method Var(x_a - x_b) = se_games_a^2 + se_games_b^2 + (w_a - w_b)^T Sigma (w_a - w_b): the two
+    players' games are independent, and the part of the ladder's error both fits inherit alike (an error in
+    every rung below the anchor, or in a rung both played with the same weight) cancels. This equals the
+    linearised joint fit of calibration and evaluation games with the evaluation players as extra members of
+    the pool (as Ordo rates a pool), the calibration's information being unaffected by the two players.
+    Interval and test are Wald (z = diff / se), two-sided at `level`.
+    """
+    var_ladder = ladder_variance(
+        {k: weights_a.get(k, 0.0) - weights_b.get(k, 0.0) for k in set(weights_a) | set(weights_b)}, cov, order
+    )
+    diff = float(elo_a) - float(elo_b)
+    se = math.sqrt(float(se_games_a) ** 2 + float(se_games_b) ** 2 + var_ladder)
+    if not math.isfinite(se) or not math.isfinite(diff):
+        return Difference(diff=diff, se=math.inf, low=-math.inf, high=math.inf, z=0.0, p_value=1.0, mdd=math.inf)
+    half = _two_sided_z(level) * se
+    z = diff / se if se > 0 else math.copysign(math.inf, diff) if diff else 0.0
+    return Difference(
+        diff=diff,
+        se=se,
+        low=diff - half,
+        high=diff + half,
+        z=z,
+        p_value=float(2.0 * special.ndtr(-abs(z))),
+        mdd=min_detectable_difference(se, level, power),
+    )
+
+
+def equivalence_test(diff: float, se: float, margin: float, level: float = 0.95) -> str:
+    """Two one-sided tests (Schuirmann 1987, J. Pharmacokin. Biopharm. 15(6)) for |true diff| < `margin`.
+
+    "equivalent": both H0: diff <= -margin and H0: diff >= margin are rejected at alpha = 1 - level, i.e.
+    the (1 - 2 alpha) interval diff +- z_{1-alpha} se lies inside (-margin, margin);
+    "different": not equivalent, and the two-sided `level` interval excludes 0;
+    "inconclusive": neither (the data cannot tell, typically because se is large next to the margin).
+    """
+    if not margin > 0:
+        raise ValueError(f"margin must be positive, got {margin}")
+    if not math.isfinite(se) or not math.isfinite(diff):
+        return "inconclusive"
+    one_sided = float(special.ndtri(level)) * se
+    if -margin < diff - one_sided and diff + one_sided < margin:
+        return "equivalent"
+    if abs(diff) > _two_sided_z(level) * se:
+        return "different"
+    return "inconclusive"
 
 
 # --------------------------------------------------------------------------------------------------------
