@@ -23,6 +23,10 @@ def synthetic() -> tuple[list[Rung], Calibration]:
     return rungs, Calibration(Path("x"), "syn", ratings, {}, "", {}, 0, "top", "", {})
 
 
+def fit_of(games: list[chess.pgn.Game], cal: Calibration):
+    return fit_games(games, "L", cal)
+
+
 def test_bracket_starts_at_the_bottom_and_straddles_the_estimate() -> None:
     rungs, cal = synthetic()
     assert [r.name for r in choose_bracket(None, rungs, cal, 3)] == ["random", "a", "b"]
@@ -42,20 +46,37 @@ def game(white: str, black: str, result: str, pair: int) -> chess.pgn.Game:
 def test_fit_and_pentanomial_from_games() -> None:
     _, cal = synthetic()
     games = [game("L", "b", "1-0", 0), game("b", "L", "1/2-1/2", 0), game("L", "c", "0-1", 1), game("c", "L", "1-0", 1)]
-    estimate = fit_games(games, "L", cal, True)
-    assert 200 < estimate.elo < 600 and estimate.low < estimate.elo < estimate.high
+    fit = fit_of(games, cal)
+    assert 200 < fit.games.elo < 600 and fit.games.low < fit.games.elo < fit.games.high
+    # the absolute interval adds the ladder's error (diagonal SEs of 30 here) to the game noise
+    assert fit.absolute.se > fit.games.se and fit.absolute.low < fit.games.low
+    assert sum(fit.weights.values()) == pytest.approx(1.0)
     penta = pentanomial_of(games, "L")
     assert penta is not None and penta.counts == (1, 0, 0, 1, 0)
 
 
-def test_edges_are_reported_not_clipped() -> None:
+def test_edges_come_from_the_fit_not_from_one_rung() -> None:
     rungs, cal = synthetic()
     sweep = [game("L", "top", "1-0", 0), game("top", "L", "0-1", 0)]
-    estimate = fit_games(sweep, "L", cal, True)
-    per_rung = {"top": {"games": 2, "score": 2.0, "rung_elo": 1350.0}}
-    assert estimate.edge == "above" and _edge(estimate, per_rung, rungs, cal) == "above_top"
-    per_rung = {"random": {"games": 2, "score": 0.0, "rung_elo": -600.0}}
-    assert _edge(estimate, per_rung, rungs, cal) == "below_floor"
+    fit = fit_of(sweep, cal)
+    assert fit.games.edge == "above"
+    assert _edge(fit.games, {"top": {"games": 2, "score": 2.0}}, rungs, cal) == "above_top"
+    # won every game, but the top rung was never played: a bound below the ladder's end
+    beat_b = [game("L", "b", "1-0", 0), game("b", "L", "0-1", 0)]
+    assert _edge(fit_of(beat_b, cal).games, {"b": {"games": 2, "score": 2.0}}, rungs, cal) == "above_bracket"
+    # lost every game to a bracket without the floor: a bound, not a finite estimate with edge None
+    lost = [game("L", "a", "0-1", 0), game("a", "L", "1-0", 0), game("L", "b", "0-1", 1), game("b", "L", "1-0", 1)]
+    fit_lost = fit_of(lost, cal)
+    assert fit_lost.games.edge == "below"
+    assert _edge(fit_lost.games, {"a": {"games": 2, "score": 0.0}, "b": {"games": 2, "score": 0.0}}, rungs, cal) \
+        == "below_bracket"
+    floor = [game("L", "random", "0-1", 0), game("random", "L", "1-0", 0)]
+    assert _edge(fit_of(floor, cal).games, {"random": {"games": 2, "score": 0.0}}, rungs, cal) == "below_floor"
+    # a zero against the floor beside points against another rung is a finite fit: no edge
+    mixed = floor + [game("L", "a", "1-0", 1), game("a", "L", "1/2-1/2", 1)]
+    fit_mixed = fit_of(mixed, cal)
+    per_rung = {"random": {"games": 2, "score": 0.0}, "a": {"games": 2, "score": 1.5}}
+    assert fit_mixed.games.edge is None and _edge(fit_mixed.games, per_rung, rungs, cal) is None
 
 
 @pytest.mark.stockfish
@@ -73,4 +94,23 @@ def test_random_player_is_rated_near_the_random_rung_on_the_quick_ladder() -> No
     assert result.estimate.low <= random_rung.elo + 2 * random_rung.se
     assert result.estimate.high >= random_rung.elo - 2 * random_rung.se
     assert set(result.per_rung) <= {"random", "eps80", "eps60", "eps40"}  # bracketed near the bottom
-    assert result.record()["games"] == 12
+    record = result.record()
+    assert record["games"] == 12 and record["stopped"] == "games" and record["rules"] == "quick"
+    assert all(g.headers["RuleSet"] == "quick" for g in recorded)
+    assert sum(record["terminations"].values()) == 12 and "adjudication_win" not in record["terminations"]
+    # the interval given the ladder is narrower than the absolute one, which adds the ladder's own error
+    assert record["elo_ci"][0] < record["elo_ci_games"][0] and record["elo_ci_games"][1] < record["elo_ci"][1]
+
+
+@pytest.mark.stockfish
+@pytest.mark.parametrize("target, expected_games, stopped", [(5000.0, 8, "target"), (1.0, 16, "max_games")])
+def test_evaluation_plays_rounds_until_its_interval_is_narrow_enough(target: float, expected_games: int,
+                                                                     stopped: str) -> None:
+    """A target no interval can miss stops after the first `games`; one no interval can meet plays to the cap."""
+    cfg = compose_config(["ladder=quick", "eval=quick", "eval.games=8", "eval.rounds=2",
+                          f"eval.target_halfwidth={target}", "eval.max_games=16"])
+    rungs = rungs_from_config(cfg.ladder)
+    calibration = load_calibration(cfg.ladder, rungs, "quick")
+    result = evaluate(lambda: RandomPlayer(name="me"), "me", rungs, calibration, cfg.eval, GameRules.from_config(cfg.eval),
+                      cfg.stockfish, prior=None, seed=2, progress=False, concurrency=2)
+    assert len(result.games) == expected_games and result.stopped == stopped

@@ -111,3 +111,19 @@ def test_killed_run_on_a_strength_limited_ladder_loses_and_duplicates_nothing(tm
     games = RunDir(killed).read_games()
     assert sorted((g.headers["Evaluation"], int(g.headers["GameIndex"])) for g in games) == [
         (str(e), i) for e in range(3) for i in range(8)]
+
+
+def test_rules_the_ladder_was_not_calibrated_for_are_refused_unless_asked_for(make_cfg, run_dir: Path) -> None:
+    """The quick ladder was calibrated under rule set `quick` (200-ply cap, played to mate): a score-adjudicated
+    evaluation on it is one clear error before anything is written; asked for by name it runs and says so."""
+    from bench.errors import BenchError
+
+    adjudicated = ["eval.rules=adjudicated", "eval.adjudication.enabled=true", "eval.adjudication.at_ply_cap=engine"]
+    with pytest.raises(BenchError, match="calibrated under the rules .*allow_uncalibrated_rules"):
+        run(make_cfg(*RANDOM_RUN, *adjudicated), run_dir=run_dir)
+    assert not run_dir.exists()
+    run(make_cfg(*RANDOM_RUN, *adjudicated, "budget.evals=1", "budget.eval_at_start=false",
+                 "eval.allow_uncalibrated_rules=true"), run_dir=run_dir)
+    records = RunDir(run_dir).read_metrics()
+    assert records[0]["rules"] == "adjudicated"
+    assert "its ratings do not fit these games" in (run_dir / "run.log").read_text()

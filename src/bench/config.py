@@ -100,7 +100,13 @@ class EvalConfig:
     """Evaluate even when the ladder was calibrated under other rules (its ratings then do not fit the games:
     a named, logged exception, never the default)."""
     games: int = 40
-    """Games per evaluation (an even number: every opening is played with both colours)."""
+    """Games of an evaluation's first rounds (an even number: every opening is played with both colours); all its
+    games when `target_halfwidth` is None."""
+    target_halfwidth: Optional[float] = None
+    """Keep playing rounds (of games/rounds games) until the 95% interval given the ladder (`elo_ci_games`, game
+    noise only) has at most this half-width in Elo, or `max_games` are played; None stops after `games`."""
+    max_games: int = 0
+    """Cap on an evaluation's games when `target_halfwidth` is set (0: `games`, i.e. no extra rounds)."""
     rungs: int = 3
     """How many rungs bracketing the current estimate are played at each evaluation."""
     rounds: int = 2

@@ -7,11 +7,14 @@ installed Stockfish and the game rules match what was calibrated, and builds pla
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from bench.config import CONF_DIR
 from bench.errors import BenchError
@@ -98,6 +101,25 @@ class Calibration:
 
     def elo(self, rung: str) -> float:
         return self.ratings[rung].elo
+
+    @property
+    def covariance(self) -> tuple[list[str], np.ndarray]:
+        """(rung order, covariance of the fitted ratings relative to the anchor). Files written before the
+        covariance was stored give the diagonal of the rungs' squared SEs (`covariance_source` says which)."""
+        stored = self.raw.get("covariance")
+        if stored:
+            return list(stored["order"]), np.asarray(stored["matrix"], dtype=float)
+        order = list(self.ratings)
+        return order, np.diag([self.ratings[name].se ** 2 for name in order])
+
+    @property
+    def covariance_source(self) -> str:
+        return "joint fit" if self.raw.get("covariance") else "diagonal of per-rung SEs (old calibration file)"
+
+    @property
+    def sha256(self) -> str:
+        """Identifies the calibration: two evaluations are on one scale only when they share it."""
+        return hashlib.sha256(self.path.read_bytes()).hexdigest() if self.path.is_file() else ""
 
 
 def calibration_path(ladder_cfg: Any, rule_set: str | None = None) -> Path:

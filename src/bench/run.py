@@ -25,6 +25,7 @@ from bench.games import GameRules, load_openings
 from bench.ladder import calibration_warnings, check_rules, load_calibration, rungs_from_config
 from bench.learners import LearnerContext, learner_class
 from bench.players import engine_identity, find_stockfish
+from bench.progress import LearningProgress
 from bench.report.tracking import open_tracker
 from bench.results import RunDir
 
@@ -63,6 +64,11 @@ def validate(cfg: DictConfig) -> None:
         raise BenchError(f"runtime.kind={cfg.runtime.kind!r}; choose local or ray")
     if cfg.eval.max_plies < 1:
         raise BenchError(f"eval.max_plies={cfg.eval.max_plies}; it must be positive")
+    target = cfg.eval.get("target_halfwidth")
+    if target is not None and not (target > 0 and math.isfinite(target)):
+        raise BenchError(f"eval.target_halfwidth={target}; it must be a positive number of Elo (or null)")
+    if cfg.eval.get("max_games", 0) < 0:
+        raise BenchError(f"eval.max_games={cfg.eval.max_games}; it must be >= 0")
 
 
 def public_config_yaml(cfg: DictConfig) -> str:
@@ -103,6 +109,7 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None) -> dict[str, Any]:
     load_openings(cfg.eval.openings)
     calibration = load_calibration(cfg.ladder, rungs, rules.name)
     rules_warning = check_rules(calibration, rules, bool(cfg.eval.allow_uncalibrated_rules))
+    calibration_sha = calibration.sha256
     binary = find_stockfish(cfg.stockfish.path)
     points = eval_points(cfg.budget)
     concurrency = int(cfg.eval.concurrency) or _cores()
@@ -136,11 +143,14 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None) -> dict[str, Any]:
         _restore_rng(state["rng"])
         log.info("resumed %s after %d evaluations", run_files.path, done_evals)
     schedule = ([0.0] if cfg.budget.eval_at_start else []) + points
+    progress = LearningProgress(cfg.budget.unit, float(cfg.budget.amount), bool(cfg.progress))
+    train_metrics = getattr(learner, "train_metrics", lambda: {})
     try:
         for index in range(done_evals, len(schedule)):
             target_amount = schedule[index]
             while meter.spent(cfg.budget.unit) < target_amount:
                 learner.improve()
+                progress.update(meter.spent(cfg.budget.unit), train_metrics())
             prior = last["elo"] if last and math.isfinite(last["elo"]) else None
             with meter.paused():
                 start = time.perf_counter()
@@ -163,18 +173,22 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None) -> dict[str, Any]:
                 "eval_seconds": round(eval_seconds, 3),
                 "learner_info": learner.eval_info(),
                 "ladder": {"name": str(cfg.ladder.name), "calibration": str(calibration.path.name),
+                           "calibration_sha256": calibration_sha, "rule_set": calibration.raw.get("rule_set"),
+                           "covariance": calibration.covariance_source,
                            "stockfish": calibration.stockfish.get("name")},
                 "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
             }
             run_files.append_metrics(record)
             if tracker is not None:
                 tracker.log(record)
-            last = {"elo": record["elo"], "elo_ci": record["elo_ci"]}
+            last = {"elo": record["elo"], "elo_ci": record["elo_ci"], "elo_ci_games": record["elo_ci_games"],
+                    "rules": record["rules"]}
             run_files.save_checkpoint({"learner": learner.state_dict(), "meter": meter.state_dict(),
                                        "evals_done": index + 1, "last": last, "rng": _rng_state(),
                                        "learner_name": str(cfg.learner.name)})
             _summary(record)
     finally:
+        progress.close()
         learner.close()
         if tracker is not None:
             tracker.close()
@@ -184,14 +198,18 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None) -> dict[str, Any]:
         except OSError:  # a full disk: the error that stopped the run (already raised) is the one to report
             pass
     return {"elo": last["elo"] if last else float("nan"), "elo_ci": last["elo_ci"] if last else None,
+            "elo_ci_games": (last or {}).get("elo_ci_games"), "rules": (last or {}).get("rules"),
             "run_dir": str(run_files.path)}
 
 
 def _summary(record: dict[str, Any]) -> None:
     low, high = record["elo_ci"]
+    games_low, games_high = record["elo_ci_games"]
     edge = f" ({record['edge'].replace('_', ' ')})" if record["edge"] else ""
-    log.info("eval %d: Elo %.0f [%.0f, %.0f]%s from %d games | %s spent %.4g | train %.3g FLOP | wall %.0fs",
-             record["eval_index"], record["elo"], low, high, edge, record["games"], record["budget"]["unit"],
+    log.info("eval %d: Elo %.0f [%.0f, %.0f]%s (given the ladder [%.0f, %.0f]) from %d games under rules %s | "
+             "%s spent %.4g | train %.3g FLOP | wall %.0fs",
+             record["eval_index"], record["elo"], low, high, edge, games_low, games_high, record["games"],
+             record["rules"], record["budget"]["unit"],
              record["budget"]["spent"], record["compute"]["train_flops"], record["compute"]["wall_s"])
 
 
