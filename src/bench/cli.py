@@ -89,8 +89,13 @@ def announce(cfg: Any, result: dict[str, Any]) -> float:
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
-    low_high = result["elo_ci"]
-    print(f"Elo {result['elo']:.0f} [{low_high[0]:.0f}, {low_high[1]:.0f}] (95%)" if low_high else "no evaluation recorded")
+    low_high, given_ladder = result["elo_ci"], result.get("elo_ci_games")
+    if low_high:
+        games = f"; given the ladder [{given_ladder[0]:.0f}, {given_ladder[1]:.0f}]" if given_ladder else ""
+        print(f"Elo {result['elo']:.0f} [{low_high[0]:.0f}, {low_high[1]:.0f}] (95%, absolute{games}) "
+              f"under rules {result.get('rules')}")
+    else:
+        print("no evaluation recorded")
     run_dir = result["run_dir"]
     print(f"records: {run_dir}/metrics.jsonl (games: {run_dir}/games.pgn)")
     if cfg.report and HydraConfig.get().mode != RunMode.MULTIRUN:
