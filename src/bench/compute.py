@@ -1,46 +1,157 @@
-"""The compute meter every learner reports to, and FLOP counting.
+"""The compute meter every learner reports to, and FLOP counting: every learner counted in the same units.
 
-FLOPs of torch models are measured, not guessed: `FlopCounter` runs `torch.utils.flop_counter.FlopCounterMode`
-once per (model, batch shape, pass) on a real batch and reuses the figure for every later batch of that shape.
-Language-model FLOPs follow the 2 x parameters x tokens rule of Kaplan et al. 2020 ("Scaling Laws for Neural
-Language Models", section 2.1: C_forward ~= 2N per token).
+One set of counters for every learner, present in every metrics record from evaluation 0 on (issue 14):
+
+- samples: `positions` (positions in which the learner chose a move while learning), `episodes` (games or
+  rollouts, the kind in `episode_kind`), `tasks`, `forward_passes` (positions or sequences its network evaluated,
+  search simulations included), `tokens` (language models);
+- compute: `train_flops`, `infer_flops` (measured), `engine_nodes` (Stockfish nodes searched for the learner while
+  it learned: opponents, verifiers, feedback, adjudication), `engine_instructions` and `engine_flops` (nodes times
+  the factors measured by benchmarks/engine_flops.py), `cpu_s` (this process, its reaped children and its live
+  descendants: worker processes, Ray's processes, engines), `wall_s`, `verifier_calls`, `steps`.
+
+FLOPs of torch models are measured, not guessed: `FlopCounter` runs a FLOP-counting dispatch mode once per
+(model, batch shape, pass) on a real batch and reuses the figure for every later batch of that shape; `count_flops`
+measures one call (a language model's forward over its actual context). Both use torch's FlopCounterMode formulas
+(`torch.utils.flop_counter.flop_registry`: 2 FLOPs per multiply-add) and add scaled-dot-product attention on the
+CPU, which torch's registry misses (its CPU kernels `_scaled_dot_product_flash_attention_for_cpu[_backward]` and
+inference mode's `scaled_dot_product_attention`): counted densely with torch's own `sdpa_flop_count` and
+`sdpa_backward_flop_count`, masks ignored, as torch counts its GPU kernels.
 """
 
 from __future__ import annotations
 
+import logging
+import os
+import resource
 import time
 from collections import defaultdict
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from pathlib import Path
+from typing import Any, Callable, Iterator
 
-SAMPLE_KINDS = ("games", "positions", "rollouts", "tasks", "tokens", "simulations")
-BUDGET_UNITS = ("train_flops", "total_flops", "wall_s", *SAMPLE_KINDS)
+log = logging.getLogger("bench.compute")
+
+SAMPLE_COUNTERS = ("positions", "episodes", "tasks", "forward_passes", "tokens")
+"""The sample counters every metrics record carries (0 when a learner has none)."""
+EPISODE_KINDS = ("games", "rollouts")
+"""What one episode is: a game (mcts self-play, icl training games) or a rollout (rlvr). `add_samples("games", n)`
+counts n episodes of kind games; the record carries the count under `samples.episodes` and under its kind's name."""
+EXTRA_SAMPLES = ("simulations",)
+"""Counted only by the learners that have them (mcts's search simulations)."""
+SAMPLE_KINDS = (*SAMPLE_COUNTERS, *EPISODE_KINDS, *EXTRA_SAMPLES)
+BUDGET_UNITS = ("train_flops", "total_flops", "engine_nodes", "wall_s", "steps", *SAMPLE_KINDS)
+
+ENGINE_INSTRUCTIONS_PER_NODE = 10_841.0
+"""x86 instructions Stockfish 15.1 (Debian 15.1-4, generic SSE2 build) executes per node searched, all threads and
+libraries, per-search and new-game overhead included: callgrind, workload minus baseline, 234,167 nodes over 78
+searches at 1,000 nodes (full strength) and 5,000 nodes (UCI_Elo 1350); 12,728 and 10,464 per node apart.
+`python benchmarks/engine_flops.py` (2026-12-01, 84 s under valgrind; instruction counts do not depend on load)."""
+ENGINE_FLOPS_PER_NODE = 17_514.0
+"""Arithmetic operations per node, counted like FLOPs (per lane, a multiply-add is 2) from the executed instruction
+mix of the same runs: packed integer add/sub/multiply (`pmaddwd` 12, `paddd` 4, `paddw`/`psubw`/`pmullw` 8, ...)
+and floating-point arithmetic. Stockfish's NNUE computes in int8/int16/int32, so these are integer operations of its
+network (as FlopCounterMode counts a network's multiply-adds), not floating point; the scalar instructions of the
+search are in `ENGINE_INSTRUCTIONS_PER_NODE` only. 18,999 per node at 1,000 nodes, 17,217 at 5,000."""
+
+OUTSIDE_KNOWLEDGE: dict[str, str] = {
+    "pretrained model": "a model trained on data beyond the learner's own play (e.g. a pretrained language model)",
+    "engine opponent": "training games against Stockfish (its moves are engine knowledge the learner sees)",
+    "engine feedback": "Stockfish's verdicts on the learner's moves shown to it (e.g. its worst moves in the prompt)",
+    "engine targets": "Stockfish's best moves used as training targets (e.g. icl's supervised LoRA lessons)",
+    "engine-judged rewards": "rewards computed from Stockfish's evaluation (rlvr's engine verifiers)",
+    "engine adjudication": "games ended by Stockfish's score rather than by the rules",
+    "material adjudication": "games ended, or scored, by counting material rather than by the rules",
+}
+"""The names `learner_info.outside_knowledge` uses: knowledge beyond the rules of chess a learner's learning used."""
 
 
 def lm_forward_flops(parameters: int, tokens: int) -> float:
-    """Forward FLOPs of a decoder LM: 2 x N x tokens (Kaplan et al. 2020, sec. 2.1)."""
+    """Forward FLOPs of a decoder LM without attention: 2 x N x tokens (Kaplan et al. 2020, sec. 2.1).
+    Only for models whose architecture is unknown (a remote API); `lm_context_flops` includes attention."""
     return 2.0 * parameters * tokens
+
+
+def lm_context_flops(parameters: int, n_layer: int, d_attn: int, contexts: Iterator[int] | list[int]) -> float:
+    """Forward FLOPs of tokens that each attend to `context` earlier tokens (itself included):
+    2N + 2 x n_layer x n_ctx x d_attn per token (Kaplan et al. 2020, table 1; N without embeddings)."""
+    return float(sum(2.0 * parameters + 2.0 * n_layer * ctx * d_attn for ctx in contexts))
+
+
+# -- CPU seconds of the process tree ---------------------------------------------------------------------------
+_TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def _proc_table() -> dict[int, tuple[int, float]] | None:
+    """pid -> (parent pid, CPU seconds of it and its reaped children) for every process, from /proc; None off Linux."""
+    proc = Path("/proc")
+    if not (proc / "self" / "stat").exists():
+        return None
+    table: dict[int, tuple[int, float]] = {}
+    for entry in os.scandir(proc):
+        if not entry.name.isdigit():
+            continue
+        try:
+            raw = Path(entry.path, "stat").read_bytes()
+        except OSError:  # gone meanwhile
+            continue
+        fields = raw[raw.rindex(b")") + 2:].split()  # after "pid (comm) ": state, ppid, ...
+        utime, stime, cutime, cstime = (int(x) for x in fields[11:15])
+        table[int(entry.name)] = (int(fields[1]), (utime + stime + cutime + cstime) / _TICK)
+    return table
+
+
+def tree_cpu_s() -> float:
+    """CPU seconds of this process (all threads), of its reaped children (RUSAGE_CHILDREN, which holds a child's own
+    reaped children once it is reaped) and of every live descendant with its reaped children (/proc): worker
+    processes, Ray's raylet and workers, Stockfish engines. A descendant that outlives its parent is re-parented away
+    from this tree and its later seconds are not seen."""
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    total = time.process_time() + children.ru_utime + children.ru_stime
+    table = _proc_table()
+    if not table:
+        return total
+    kids: dict[int, list[int]] = defaultdict(list)
+    for pid, (ppid, _) in table.items():
+        kids[ppid].append(pid)
+    stack = list(kids.get(os.getpid(), []))
+    while stack:
+        pid = stack.pop()
+        total += table[pid][1]
+        stack.extend(kids.get(pid, []))
+    return total
 
 
 @dataclass
 class ComputeMeter:
-    """Counts what a learner spends: FLOPs (training and inference apart), samples by kind, verifier calls, time.
+    """Counts what a learner spends: samples, FLOPs (training and inference apart), engine work, verifier calls, time.
 
     Wall and CPU seconds accumulate across resumes: `state_dict` stores the totals so far and a resumed meter
-    continues from them.
+    continues from them. CPU seconds are those of the whole process tree (`tree_cpu_s`), evaluation excluded.
     """
 
     train_flops: float = 0.0
     infer_flops: float = 0.0
     verifier_calls: int = 0
+    engine_nodes: int = 0
+    steps: int = 0
     samples: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+    episode_kind: str | None = None
+    """`games` or `rollouts` once a learner has said which (`set_episode_kind` or its first episodes)."""
+    no_episodes: bool = False
+    """The learner said it plays no episodes (the random learner)."""
     wall_offset: float = 0.0
     cpu_offset: float = 0.0
+    engine_instructions_per_node: float = ENGINE_INSTRUCTIONS_PER_NODE
+    engine_flops_per_node: float = ENGINE_FLOPS_PER_NODE
     _wall_start: float = field(default_factory=time.perf_counter)
-    _cpu_start: float = field(default_factory=time.process_time)
+    _cpu_start: float = field(default_factory=tree_cpu_s)
     _paused_wall: float = 0.0
     _paused_cpu: float = 0.0
+    _cpu_seen: float = 0.0
 
+    # -- what learners report -------------------------------------------------------------------------------------
     def add_train_flops(self, flops: float) -> None:
         self.train_flops += float(flops)
 
@@ -48,48 +159,105 @@ class ComputeMeter:
         self.infer_flops += float(flops)
 
     def add_samples(self, kind: str, count: float = 1) -> None:
+        """Count samples: one of `SAMPLE_COUNTERS`, an episode kind (`games`, `rollouts`: counted as episodes of
+        that kind) or `simulations`."""
         if kind not in SAMPLE_KINDS:
             raise ValueError(f"unknown sample kind {kind!r}; expected one of {SAMPLE_KINDS}")
+        if kind in EPISODE_KINDS:
+            self.set_episode_kind(kind)
+        elif kind == "episodes":
+            if self.episode_kind is None:
+                raise ValueError("episodes need a kind: set_episode_kind('games'|'rollouts') or add_samples('games')")
+            kind = self.episode_kind
+        if kind in EPISODE_KINDS:  # kept under both names: `samples["games"]` reads as before
+            self.samples["episodes"] += count
         self.samples[kind] += count
+
+    def set_episode_kind(self, kind: str | None) -> None:
+        """Say what one episode is (`games`, `rollouts`), or None for a learner that plays none (random). A learner
+        sets it once, in its constructor, so that evaluation 0's record already names it."""
+        if kind is None:
+            if self.samples.get("episodes"):
+                raise ValueError("this meter has counted episodes already")
+            self.no_episodes = True
+            return
+        if kind not in EPISODE_KINDS:
+            raise ValueError(f"unknown episode kind {kind!r}; expected one of {EPISODE_KINDS}")
+        if self.episode_kind not in (None, kind) or self.no_episodes:
+            raise ValueError(f"this learner's episodes are {self.episode_kind or 'none'}; it cannot count {kind}")
+        self.episode_kind = kind
+
+    def add_engine_nodes(self, nodes: int) -> None:
+        """Stockfish nodes searched for the learner while it learned (the node counts the engine reported)."""
+        self.engine_nodes += int(nodes)
 
     def add_verifier_calls(self, count: int = 1) -> None:
         self.verifier_calls += int(count)
 
+    def add_step(self, count: int = 1) -> None:
+        """`improve()` calls: the unit of a learner that counts nothing else (the random learner)."""
+        self.steps += int(count)
+
+    # -- time -----------------------------------------------------------------------------------------------------
     @property
     def wall_s(self) -> float:
         return self.wall_offset + time.perf_counter() - self._wall_start - self._paused_wall
 
     @property
     def cpu_s(self) -> float:
-        return self.cpu_offset + time.process_time() - self._cpu_start - self._paused_cpu
+        """CPU seconds of the process tree so far (never decreasing: a child reaped between the two readings of
+        `tree_cpu_s` cannot take seconds back)."""
+        now = self.cpu_offset + tree_cpu_s() - self._cpu_start - self._paused_cpu
+        self._cpu_seen = max(self._cpu_seen, now)
+        return self._cpu_seen
 
     def paused(self) -> "_Pause":
-        """Context manager: time spent inside (evaluation games) is not charged to the learner."""
+        """Context manager: time spent inside (evaluation games, their engines included) is not charged."""
         return _Pause(self)
 
+    # -- reading ----------------------------------------------------------------------------------------------------
     def spent(self, unit: str) -> float:
         """How much of a budget unit has been used so far."""
         if unit == "train_flops":
             return self.train_flops
         if unit == "total_flops":
             return self.train_flops + self.infer_flops
+        if unit == "engine_nodes":
+            return float(self.engine_nodes)
         if unit == "wall_s":
             return self.wall_s
+        if unit == "steps":
+            return float(self.steps)
+        if unit in EPISODE_KINDS:
+            if self.no_episodes:  # the random learner: a budget in games counts its improve() steps
+                return float(self.steps)
+            if self.episode_kind not in (None, unit):
+                raise ValueError(f"budget.unit={unit}, but this learner's episodes are {self.episode_kind}")
+            return float(self.samples.get(unit, 0.0))
         if unit in SAMPLE_KINDS:
             return float(self.samples.get(unit, 0.0))
         raise ValueError(f"unknown budget unit {unit!r}; expected one of {BUDGET_UNITS}")
 
     def snapshot(self) -> dict[str, Any]:
-        """The `compute` and `samples` blocks of a metrics record."""
+        """The `compute` and `samples` blocks of a metrics record, and `episode_kind`; every counter is present."""
+        samples = {kind: self.samples.get(kind, 0.0) for kind in SAMPLE_COUNTERS}
+        if self.episode_kind is not None:
+            samples[self.episode_kind] = self.samples.get(self.episode_kind, 0.0)
+        samples.update({kind: self.samples[kind] for kind in EXTRA_SAMPLES if kind in self.samples})
         return {
             "compute": {
                 "train_flops": self.train_flops,
                 "infer_flops": self.infer_flops,
+                "engine_nodes": self.engine_nodes,
+                "engine_instructions": self.engine_nodes * self.engine_instructions_per_node,
+                "engine_flops": self.engine_nodes * self.engine_flops_per_node,
                 "wall_s": round(self.wall_s, 3),
                 "cpu_s": round(self.cpu_s, 3),
                 "verifier_calls": self.verifier_calls,
+                "steps": self.steps,
             },
-            "samples": {kind: self.samples[kind] for kind in sorted(self.samples) if self.samples[kind]},
+            "samples": samples,
+            "episode_kind": self.episode_kind,
         }
 
     def state_dict(self) -> dict[str, Any]:
@@ -97,19 +265,37 @@ class ComputeMeter:
             "train_flops": self.train_flops,
             "infer_flops": self.infer_flops,
             "verifier_calls": self.verifier_calls,
+            "engine_nodes": self.engine_nodes,
+            "steps": self.steps,
             "samples": dict(self.samples),
+            "episode_kind": self.episode_kind,
+            "no_episodes": self.no_episodes,
             "wall_s": self.wall_s,
             "cpu_s": self.cpu_s,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Load a `state_dict`, also one written before issue 14 (samples by kind `games`/`rollouts`, no engine
+        nodes, CPU seconds of the main process only)."""
         self.train_flops = float(state["train_flops"])
         self.infer_flops = float(state["infer_flops"])
         self.verifier_calls = int(state["verifier_calls"])
-        self.samples = defaultdict(float, state["samples"])
+        self.engine_nodes = int(state.get("engine_nodes", 0))
+        self.steps = int(state.get("steps", 0))
+        samples = dict(state["samples"])
+        kind = state.get("episode_kind")
+        counted = [k for k in EPISODE_KINDS if samples.get(k)]
+        if len(counted) > 1:
+            raise ValueError(f"the checkpoint counts episodes of two kinds: {counted}")
+        if counted and kind is None:  # written before issue 14: episodes only under their kind's name
+            kind = counted[0]
+            samples["episodes"] = samples[kind]
+        self.samples = defaultdict(float, samples)
+        self.episode_kind = kind if kind is not None else self.episode_kind
+        self.no_episodes = bool(state.get("no_episodes", self.no_episodes))
         self.wall_offset, self.cpu_offset = float(state["wall_s"]), float(state["cpu_s"])
-        self._wall_start, self._cpu_start = time.perf_counter(), time.process_time()
-        self._paused_wall = self._paused_cpu = 0.0
+        self._wall_start, self._cpu_start = time.perf_counter(), tree_cpu_s()
+        self._paused_wall = self._paused_cpu = self._cpu_seen = 0.0
 
 
 class _Pause:
@@ -117,17 +303,93 @@ class _Pause:
         self.meter = meter
 
     def __enter__(self) -> None:
-        self.wall, self.cpu = time.perf_counter(), time.process_time()
+        self.wall, self.cpu = time.perf_counter(), tree_cpu_s()
 
     def __exit__(self, *exc: object) -> None:
         self.meter._paused_wall += time.perf_counter() - self.wall
-        self.meter._paused_cpu += time.process_time() - self.cpu
+        self.meter._paused_cpu += max(0.0, tree_cpu_s() - self.cpu)
+
+
+# -- measured FLOPs ----------------------------------------------------------------------------------------------
+@dataclass
+class MeasuredFlops:
+    """The FLOPs of what ran inside `count_flops()`; `total` is final once the block has ended."""
+
+    total: float = 0.0
+
+
+def _sdpa_forward(query: Any, key: Any, value: Any, *args: Any, **kwargs: Any) -> int:
+    from torch.utils.flop_counter import sdpa_flop_count
+
+    return int(sdpa_flop_count(tuple(query.shape), tuple(key.shape), tuple(value.shape)))
+
+
+def _sdpa_backward(grad_out: Any, query: Any, key: Any, value: Any, *args: Any, **kwargs: Any) -> int:
+    from torch.utils.flop_counter import sdpa_backward_flop_count
+
+    return int(sdpa_backward_flop_count(tuple(grad_out.shape), tuple(query.shape), tuple(key.shape),
+                                        tuple(value.shape)))
+
+
+_MODE: Any = None
+
+
+def _flop_mode() -> Any:
+    """A new FLOP-counting dispatch mode: FlopCounterMode's formulas and decomposition, plus CPU attention, without
+    its module tracker (whose global module hooks would see other threads' forwards), so concurrent players each
+    measure their own calls (dispatch modes are thread-local)."""
+    global _MODE
+    if _MODE is None:
+        import torch
+        from torch.utils._python_dispatch import TorchDispatchMode
+        from torch.utils.flop_counter import flop_registry
+
+        aten = torch.ops.aten
+        formulas: dict[Any, Callable[..., int]] = {
+            **flop_registry,
+            aten.scaled_dot_product_attention: _sdpa_forward,
+            aten._scaled_dot_product_flash_attention_for_cpu: _sdpa_forward,
+            aten._scaled_dot_product_flash_attention_for_cpu_backward: _sdpa_backward,
+        }
+
+        class FlopMode(TorchDispatchMode):
+            def __init__(self) -> None:
+                super().__init__()
+                self.flops = 0
+
+            def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
+                kwargs = kwargs or {}
+                formula = formulas.get(func._overloadpacket)
+                if formula is None and func is not torch.ops.prim.device.default:
+                    with self:  # as FlopCounterMode: count the operations a composite operation is made of
+                        out = func.decompose(*args, **kwargs)
+                    if out is not NotImplemented:
+                        return out
+                out = func(*args, **kwargs)
+                if formula is not None:
+                    self.flops += int(formula(*args, **kwargs, out_val=out))
+                return out
+
+        _MODE = FlopMode
+    return _MODE()
+
+
+@contextmanager
+def count_flops() -> Iterator[MeasuredFlops]:
+    """Measure the FLOPs of the torch operations this thread runs inside the block (forward and backward)."""
+    measured = MeasuredFlops()
+    mode = _flop_mode()
+    try:
+        with mode:
+            yield measured
+    finally:
+        measured.total = float(mode.flops)
 
 
 class FlopCounter:
     """Measured FLOPs per call, cached by key (e.g. the batch shape).
 
-    `count(key, run)` runs `run()` under FlopCounterMode the first time a key is seen and returns the measured
+    `count(key, run)` runs `run()` under `count_flops()` the first time a key is seen and returns the measured
     total; later calls with the same key return the cached figure without running anything.
     """
 
@@ -136,11 +398,9 @@ class FlopCounter:
 
     def count(self, key: Any, run: Callable[[], Any]) -> float:
         if key not in self._cache:
-            from torch.utils.flop_counter import FlopCounterMode
-
-            with FlopCounterMode(display=False) as mode:
+            with count_flops() as measured:
                 run()
-            self._cache[key] = float(mode.get_total_flops())
+            self._cache[key] = measured.total
         return self._cache[key]
 
     def known(self, key: Any) -> float | None:
@@ -165,10 +425,19 @@ def per_position_flops(counter: FlopCounter, model: Any, example: Any, tag: str 
 
 __all__ = [
     "BUDGET_UNITS",
+    "ENGINE_FLOPS_PER_NODE",
+    "ENGINE_INSTRUCTIONS_PER_NODE",
+    "EPISODE_KINDS",
+    "OUTSIDE_KNOWLEDGE",
+    "SAMPLE_COUNTERS",
     "SAMPLE_KINDS",
     "ComputeMeter",
     "FlopCounter",
+    "MeasuredFlops",
+    "count_flops",
     "forward_flops",
+    "lm_context_flops",
     "lm_forward_flops",
     "per_position_flops",
+    "tree_cpu_s",
 ]
