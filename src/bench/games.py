@@ -2,8 +2,9 @@
 
 `play_game` returns a `chess.pgn.Game` whose headers say everything needed to recompute a rating offline:
 players, opening, seed, termination, adjudication rules and per-side move statistics. `play_match` runs many
-games at once in worker threads, each worker holding its own players (one engine process per concurrent game,
-reused across games), and hands every finished game to a callback at once (the run appends it to games.pgn).
+games at once, in forked worker processes (`bench.match_pool`) or threads, each worker holding its own players
+(one engine process per concurrent game, reused across games), and hands every finished game to a callback in
+the calling process at once (the run appends it to games.pgn).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Literal, TypeVar
 
 import chess
 import chess.engine
@@ -325,6 +326,17 @@ def paired_specs(
 
 
 PlayerFactory = Callable[[], Player]
+Parallel = Literal["auto", "processes", "threads"]
+F = TypeVar("F", bound=Callable[..., Any])
+THREAD_ONLY = "match_thread_only"
+
+
+def thread_only(factory: F) -> F:
+    """Mark a player factory whose players write to state the calling process reads afterwards (a shared tally,
+    a backend's counters or cache): `play_match(parallel="auto")` then plays in threads, where such writes are
+    seen. On a method, decorate the function in the class body (a bound method reads its function's marks)."""
+    setattr(factory, THREAD_ONLY, True)
+    return factory
 
 
 @dataclass
@@ -332,6 +344,29 @@ class MatchStats:
     games: int = 0
     engine_restarts: int = 0
     events: list[str] = field(default_factory=list)
+    parallel: str = "threads"
+    """Where the games ran: `processes` or `threads` (see `play_match`)."""
+
+
+GameWire = tuple[dict[str, str], list[tuple[str, str]], str]
+"""A game as it crosses from a worker process: headers, mainline (UCI move, comment) pairs, the game comment."""
+
+
+def game_to_wire(game: chess.pgn.Game) -> GameWire:
+    """The mainline game `play_game` builds, as plain data. Not PGN text: rebuilding from UCI moves skips SAN
+    parsing (a legal-move generation per ply) in the parent, about 10x less of its time (3 ms against 30 for a
+    200-ply game, measured on a loaded 2-core machine), and every comment survives unescaped."""
+    return dict(game.headers), [(node.move.uci(), node.comment) for node in game.mainline()], game.comment
+
+
+def game_from_wire(wire: GameWire) -> chess.pgn.Game:
+    headers, moves, comment = wire
+    game = chess.pgn.Game(headers)
+    game.comment = comment
+    node: chess.pgn.GameNode = game
+    for uci, move_comment in moves:
+        node = node.add_variation(chess.Move.from_uci(uci), comment=move_comment)
+    return game
 
 
 class _Worker:
@@ -376,6 +411,40 @@ class _Worker:
             self.adjudicator.close()
 
 
+def _play_with_replays(worker: _Worker, spec: GameSpec, max_replays: int,
+                       on_restart: Callable[[str], None]) -> chess.pgn.Game:
+    """`worker.play(spec)`; an engine failure restarts the worker's engines and replays the game from its start."""
+    for attempt in range(max_replays + 1):
+        try:
+            return worker.play(spec)
+        except EngineFailure as exc:
+            worker.reset()
+            on_restart(f"game {spec.index}: {exc}; replaying (attempt {attempt + 2})")
+            if attempt == max_replays:
+                raise BenchError(f"game {spec.index} failed {max_replays + 1} times: {exc}") from exc
+    raise AssertionError("unreachable")
+
+
+def choose_parallel(parallel: Parallel, concurrency: int, games: int,
+                    factories: dict[str, PlayerFactory]) -> Literal["processes", "threads"]:
+    """Where `play_match` plays: `auto` picks processes for more than one game at once, unless fork is unsafe
+    here (not Linux, or CUDA already initialised) or a factory is marked `thread_only`."""
+    from bench.match_pool import fork_safe
+
+    if parallel == "threads":
+        return "threads"
+    if parallel == "processes":
+        reason = fork_safe()
+        if reason:
+            raise BenchError(f"play_match(parallel='processes'): {reason}; use parallel='threads'")
+        return "processes"
+    if parallel != "auto":
+        raise BenchError(f"parallel={parallel!r}; use auto, processes or threads")
+    if min(concurrency, games) <= 1 or fork_safe() or any(getattr(f, THREAD_ONLY, False) for f in factories.values()):
+        return "threads"
+    return "processes"
+
+
 def play_match(
     specs: list[GameSpec],
     factories: dict[str, PlayerFactory],
@@ -387,47 +456,97 @@ def play_match(
     max_replays: int = 3,
     progress: bool = True,
     description: str = "games",
+    parallel: Parallel = "auto",
 ) -> tuple[list[chess.pgn.Game], MatchStats]:
     """Play `specs` with `concurrency` games at once; returns the games in spec order and the match's stats.
 
     A game whose engine dies or hangs is replayed from its start with fresh engines (the same seed, so the same
-    game where the players are deterministic) and counted once; each restart is logged in `stats.events`.
+    game where the players are deterministic) and counted once; each restart is logged in `stats.events`. The
+    first error stops the match and is raised here; `on_game` runs in this process as each game ends.
+
+    `parallel` says where the games run (`choose_parallel` decides `auto`):
+    - `processes`: one forked process per concurrent game, each with its own players built from `factories`
+      (inherited by fork) and its own interpreter, so games no longer queue for one; the games come back as plain
+      data. A network player runs a copy of its network in each process (one core each, torch at 1 thread),
+      which keeps the search's Python in parallel too. Batching the forward passes of all games into one call per
+      step (as mcts self-play does) would save per-call overhead, but the games' search and board code would
+      still share one interpreter: for the small CPU networks here that code, not the forward pass, is most of
+      a move (`benchmarks/match_throughput.py --mcts` measures both ways).
+    - `threads`: the players live in this process. For what processes cannot do: a player that writes to
+      state the caller reads afterwards (mark its factory `thread_only`), CUDA already initialised here, no safe
+      fork (macOS, Windows); and for one game at a time, where they gain nothing.
+    The same specs and seeds give the same games either way when the players are seeded (`new_game(seed)`).
     """
     from tqdm import tqdm
 
-    stats = MatchStats()
-    lock = threading.Lock()
-    queue: Iterator[GameSpec] = iter(list(specs))
+    mode = choose_parallel(parallel, concurrency, len(specs), factories)
+    stats = MatchStats(parallel=mode)
     results: dict[int, chess.pgn.Game] = {}
     bar = tqdm(total=len(specs), desc=description, disable=not progress, leave=False, unit="game")
+    worker_args = (factories, rules, stockfish_path, move_timeout)
+    try:
+        if mode == "processes":
+            _in_processes(specs, worker_args, concurrency, max_replays, on_game, stats, results, bar)
+        else:
+            _in_threads(specs, worker_args, concurrency, max_replays, on_game, stats, results, bar)
+    finally:
+        bar.close()
+    return [results[position] for position in range(len(specs))], stats
+
+
+def _in_processes(specs: list[GameSpec], worker_args: tuple, processes: int, max_replays: int,
+                  on_game: Callable[[GameSpec, chess.pgn.Game], None] | None, stats: MatchStats,
+                  results: dict[int, chess.pgn.Game], bar: Any) -> None:
+    from bench.match_pool import ForkPool
+
+    def work(worker: _Worker, position: int) -> tuple[GameWire, list[str]]:
+        events: list[str] = []
+        game = _play_with_replays(worker, specs[position], max_replays, events.append)
+        return game_to_wire(game), events
+
+    def arrived(position: int, payload: tuple[GameWire, list[str]]) -> None:
+        wire, events = payload
+        game = game_from_wire(wire)
+        stats.engine_restarts += len(events)
+        stats.events += events
+        results[position] = game
+        stats.games += 1
+        if on_game is not None:
+            on_game(specs[position], game)
+        bar.update(1)
+
+    pool = ForkPool(processes, lambda: _Worker(*worker_args), work, lambda worker: worker.close(), name="match")
+    pool.run(len(specs), arrived)
+
+
+def _in_threads(specs: list[GameSpec], worker_args: tuple, threads: int, max_replays: int,
+                on_game: Callable[[GameSpec, chess.pgn.Game], None] | None, stats: MatchStats,
+                results: dict[int, chess.pgn.Game], bar: Any) -> None:
+    lock = threading.Lock()
+    queue: Iterator[int] = iter(range(len(specs)))
     failures: list[BaseException] = []
 
-    def next_spec() -> GameSpec | None:
+    def next_position() -> int | None:
         with lock:
             if failures:
                 return None
             return next(queue, None)
 
+    def restarted(event: str) -> None:
+        with lock:
+            stats.engine_restarts += 1
+            stats.events.append(event)
+
     def work() -> None:
-        worker = _Worker(factories, rules, stockfish_path, move_timeout)
+        worker = _Worker(*worker_args)
         try:
-            while (spec := next_spec()) is not None:
-                for attempt in range(max_replays + 1):
-                    try:
-                        game = worker.play(spec)
-                        break
-                    except EngineFailure as exc:
-                        worker.reset()
-                        with lock:
-                            stats.engine_restarts += 1
-                            stats.events.append(f"game {spec.index}: {exc}; replaying (attempt {attempt + 2})")
-                        if attempt == max_replays:
-                            raise BenchError(f"game {spec.index} failed {max_replays + 1} times: {exc}") from exc
+            while (position := next_position()) is not None:
+                game = _play_with_replays(worker, specs[position], max_replays, restarted)
                 with lock:
-                    results[spec.index] = game
+                    results[position] = game
                     stats.games += 1
                     if on_game is not None:
-                        on_game(spec, game)
+                        on_game(specs[position], game)
                     bar.update(1)
         except BaseException as exc:  # stop the other workers, re-raise in the caller
             with lock:
@@ -435,13 +554,14 @@ def play_match(
         finally:
             worker.close()
 
-    threads = max(1, min(concurrency, len(specs)))
-    try:
-        with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="match") as pool:
+    threads = max(1, min(threads, len(specs)))
+    with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="match") as pool:
+        try:
             for future in [pool.submit(work) for _ in range(threads)]:
                 future.result()
-    finally:
-        bar.close()
+        except BaseException as exc:  # e.g. Ctrl-C here: the workers stop after their current game
+            with lock:
+                failures.append(exc)
+            raise
     if failures:
         raise failures[0]
-    return [results[spec.index] for spec in specs], stats
