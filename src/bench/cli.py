@@ -18,6 +18,8 @@ from bench.config import CONF_DIR, register_configs
 from bench.errors import BenchError
 
 CONFIG_PATH = str(CONF_DIR)
+OVERRIDES = "overrides.yaml"
+"""In a run directory: every invocation that started or resumed the run (time, command, overrides)."""
 
 
 def register() -> None:
@@ -78,10 +80,49 @@ def _remove_empty_output_dir() -> None:
         if isinstance(handler, logging.FileHandler) and Path(handler.baseFilename).parent == out:
             logging.getLogger().removeHandler(handler)
             handler.close()
-    if out.is_dir() and not any(p for p in out.iterdir() if p.name not in ("run.log", "config.yaml")):
+    if out.is_dir() and not any(p for p in out.iterdir() if p.name not in ("run.log", "config.yaml", OVERRIDES)):
         for p in out.iterdir():
             p.unlink()
         out.rmdir()
+
+
+def redact(override: str) -> str:
+    """`key=<redacted>` for an override whose key names a secret (api_key, password, secret, token); keys ending
+    in `_env` name an environment variable, not a secret, and are kept."""
+    key, sep, _ = override.partition("=")
+    last = key.lstrip("+~").rsplit(".", 1)[-1].lower()
+    secret = any(word in last for word in ("api_key", "apikey", "password", "secret")) or last.endswith("token")
+    return f"{key}=<redacted>" if sep and secret and not last.endswith("_env") else override
+
+
+def record_overrides(run_dir: str | Path, overrides: list[str], resume: bool) -> None:
+    """Append this invocation (time, command line, Hydra overrides) to `<run_dir>/overrides.yaml`.
+
+    Skipped when the run itself will refuse to start (a fresh run into a directory that already holds one, or a
+    resume of a directory that does not exist), so another run's record is never touched.
+    """
+    import time
+
+    import yaml
+
+    from bench.results import CHECKPOINT, GAMES, METRICS, atomic_write_bytes
+
+    path = Path(run_dir)
+    holds_run = any((path / name).exists() for name in (METRICS, CHECKPOINT, GAMES))
+    if (resume and not path.is_dir()) or (not resume and holds_run):
+        return
+    path.mkdir(parents=True, exist_ok=True)
+    target = path / OVERRIDES
+    entries = []
+    if target.is_file():
+        try:
+            entries = list(yaml.safe_load(target.read_text()) or [])
+        except yaml.YAMLError:
+            entries = []
+    command = " ".join([Path(sys.argv[0]).name if sys.argv else "bench"] + [redact(a) for a in sys.argv[1:]])
+    entries.append({"time": time.strftime("%Y-%m-%dT%H:%M:%S"), "resume": resume, "command": command,
+                    "overrides": [redact(str(o)) for o in overrides]})
+    atomic_write_bytes(target, yaml.safe_dump(entries, sort_keys=False).encode())
 
 
 def announce(cfg: Any, result: dict[str, Any]) -> float:

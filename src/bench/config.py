@@ -14,8 +14,21 @@ from typing import Any, Optional
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
 
-CONF_DIR = Path(os.environ.get("BENCH_CONF_DIR", Path(__file__).resolve().parents[2] / "conf"))
-"""The `conf/` folder: found from the package location (editable install), never from the working directory."""
+def find_conf_dir() -> Path:
+    """The `conf/` folder, found from the package, never from the working directory: $BENCH_CONF_DIR if set, else
+    the source tree's `conf/` (an editable install, `src/bench/` beside `conf/`), else the copy installed inside the
+    package (`bench/conf`, shipped in the wheel by setup.py)."""
+    if os.environ.get("BENCH_CONF_DIR"):
+        return Path(os.environ["BENCH_CONF_DIR"])
+    here = Path(__file__).resolve().parent
+    source = here.parents[1] / "conf"
+    if here.parent.name == "src" and (source / "config.yaml").is_file():
+        return source
+    return here / "conf"
+
+
+CONF_DIR = find_conf_dir()
+"""The `conf/` folder (see `find_conf_dir`)."""
 
 
 @dataclass

@@ -21,6 +21,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--settings", default=None, help="report settings yaml (default conf/report/default.yaml)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a setting, e.g. --set dollars_per_million_tokens=15 (repeatable)")
+    parser.add_argument("--csv", default=None, metavar="FILE", help="also write one flat row per evaluation as CSV")
+    parser.add_argument("--parquet", default=None, metavar="FILE", help="the same table as Parquet (needs pyarrow)")
     return parser.parse_args(argv)
 
 
@@ -31,6 +33,13 @@ def main(argv: list[str] | None = None) -> int:
     from bench.report.costs import load_settings
 
     args = parse_args(argv)
+    if args.csv or args.parquet:  # the flat table (bench.report.table), before the report
+        from bench.report.table import metrics_rows, write_csv, write_parquet
+
+        rows = metrics_rows(args.paths)
+        for path, write in ((args.csv, write_csv), (args.parquet, write_parquet)):
+            if path:
+                print(f"table: {write(rows, path)} ({len(rows)} rows)")
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     out = Path(args.out) if args.out else (Path(args.paths[0]) / "report" if len(args.paths) == 1
                                              else Path("results/report"))
@@ -41,5 +50,10 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-if __name__ == "__main__":
+def cli() -> None:
+    """The `bench-report` console script."""
     sys.exit(guarded(main))
+
+
+if __name__ == "__main__":
+    cli()
