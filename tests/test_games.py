@@ -287,3 +287,52 @@ def test_workers_die_with_a_killed_parent(tmp_path: Path) -> None:
     while any(Path(f"/proc/{pid}").exists() for pid in pids) and time.time() < deadline:
         time.sleep(0.05)
     assert not any(Path(f"/proc/{pid}").exists() for pid in pids)
+
+
+class ThreadCounting(PlayerBase):
+    """Wraps a player; each move's comment says how many intra-op threads torch had when it moved."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner, self.name = inner, inner.name
+
+    def new_game(self, seed: int) -> None:
+        self.inner.new_game(seed)
+
+    def play(self, board: chess.Board) -> MoveResult:
+        import torch
+
+        move = self.inner.play(board).move
+        return MoveResult(move=move, comment=f"torch_threads={torch.get_num_threads()}")
+
+
+def test_a_network_player_plays_the_same_games_in_processes_with_one_torch_thread_each() -> None:
+    import copy
+
+    import torch
+
+    from bench.learners.mcts.player import MctsPlayer
+    from bench.network import PolicyValueNet
+
+    torch.manual_seed(0)
+    net = PolicyValueNet(1, 8, "wdl").eval()
+    factories = {"mcts": lambda: ThreadCounting(MctsPlayer(copy.deepcopy(net), 8, leaves_per_step=4, seed=0)),
+                 "random": lambda: RandomPlayer()}
+    specs = paired_specs("mcts", "random", load_openings("default"), 2, seed=3)
+    rules = GameRules(max_plies=40, adjudicate=False)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)  # the parent's pool as a run sets it (runtime.torch_threads); children use 1
+    try:
+        threads, _ = play_match(specs, factories, rules, concurrency=2, progress=False, parallel="threads")
+        processes, stats = play_match(specs, factories, rules, concurrency=2, progress=False)
+    finally:
+        torch.set_num_threads(before)
+    assert stats.parallel == "processes"
+    counted = [{n.comment for g in games for n in g.mainline() if n.comment} for games in (threads, processes)]
+    assert counted == [{"torch_threads=2"}, {"torch_threads=1"}]
+    assert same_games([strip_comments(g) for g in threads], [strip_comments(g) for g in processes])
+
+
+def strip_comments(game: chess.pgn.Game) -> chess.pgn.Game:
+    for node in game.mainline():
+        node.comment = ""
+    return game
