@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -11,13 +13,31 @@ import yaml
 HOSTILE = '<script>alert("x")</script>&"\'><img src=x onerror=alert(1)>$\\frac{1}{0}$'
 """Text a run might carry (config strings, PGN headers, model outputs) that must never become markup."""
 
-LADDER = {"name": "quick", "calibration": "quick.calibration.json", "stockfish": "Stockfish 15.1"}
+RUNGS = {"r0": -800.0, "r1": -400.0, "r2": -200.0, "r3": 0.0, "r4": 200.0}
+"""The synthetic ladder: thresholds are the rungs above r0 (-400, -200, 0, 200), anchor r3."""
+CALIBRATION_NAME = "synthetic.calibration.json"
+CALIBRATION_TEXT = json.dumps({
+    "ladder": "synthetic", "rule_set": "synthetic", "rules": "maxplies=160 cap=draw adjudication=off",
+    "anchor": "r3", "anchor_elo": 0.0, "rungs": {n: f"rung at {e:.0f}" for n, e in RUNGS.items()},
+    "ratings": {n: {"elo": e, "se": 0.0} for n, e in RUNGS.items()},
+    "covariance": {"order": list(RUNGS), "matrix": [[0.0] * len(RUNGS) for _ in RUNGS]},
+    "stockfish": {"name": "Stockfish 15.1"}, "games": 0,
+}, indent=1)
+"""A zero covariance, so every interval below is the game-noise one the hand computations in the tests use;
+tests of the ladder term (test_compare.py) use their own covariance."""
+LADDER = {"name": "synthetic", "calibration": CALIBRATION_NAME, "stockfish": "Stockfish 15.1",
+          "calibration_sha256": hashlib.sha256(CALIBRATION_TEXT.encode()).hexdigest()}
 
 
 def record(index: int, elo: float, half: float, compute: dict[str, float], samples: dict[str, float],
            learner: str, seed: int, info: dict[str, Any] | None = None, edge: str | None = None) -> dict[str, Any]:
+    """A record as bench.run writes it, with weight 1 on the nearest rung and +-half as the 95% interval."""
+    se = half / 1.959963984540054 if edge is None else math.inf
+    nearest = min(RUNGS, key=lambda n: abs(RUNGS[n] - elo))
     return {
-        "eval_index": index, "elo": elo, "elo_ci": [elo - half, elo + half], "elo_se": half / 1.96, "edge": edge,
+        "eval_index": index, "elo": elo, "elo_ci": [elo - half, elo + half], "elo_se": se, "edge": edge,
+        "elo_ci_games": [elo - half, elo + half], "elo_se_games": se, "ladder_se": 0.0,
+        "ladder_weights": {nearest: 1.0}, "rules": "synthetic", "rules_description": "maxplies=160 cap=draw",
         "games": 8, "rungs": {}, "pentanomial": {}, "learner": learner, "seed": seed,
         "compute": {"train_flops": 0.0, "infer_flops": 0.0, "wall_s": 0.0, "cpu_s": 0.0, "verifier_calls": 0,
                     **compute},
@@ -26,8 +46,11 @@ def record(index: int, elo: float, half: float, compute: dict[str, float], sampl
     }
 
 
-def write_run(path: Path, records: list[dict[str, Any]], config: dict[str, Any], pgn_headers: dict[str, str] | None = None) -> Path:
+def write_run(path: Path, records: list[dict[str, Any]], config: dict[str, Any],
+              pgn_headers: dict[str, str] | None = None) -> Path:
+    """A run directory; the ladder's calibration file is written beside it (records name it relative to the run)."""
     path.mkdir(parents=True, exist_ok=True)
+    (path / CALIBRATION_NAME).write_text(CALIBRATION_TEXT)
     (path / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
     (path / "config.yaml").write_text(yaml.safe_dump(config))
     headers = {"Event": "bench eval 0", "White": "random", "Black": "x", "Result": "1-0", "Opening": "Ruy Lopez",

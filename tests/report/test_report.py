@@ -149,10 +149,10 @@ def test_cli(tmp_path: Path) -> None:
     sweep = make_tree(tmp_path)
     out = tmp_path / "rep"
     done = subprocess.run([sys.executable, "-m", "bench.report", str(sweep), "--out", str(out),
-                           "--set", "threshold_step=300"], capture_output=True, text=True, timeout=120)
+                           "--set", "thresholds=[-300,0]"], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert str(out / "index.html") in done.stdout
-    assert "-300 (floor+300)" in (out / "report.md").read_text()
+    assert "-300 (fixed)" in (out / "report.md").read_text()
     missing = subprocess.run([sys.executable, "-m", "bench.report", str(tmp_path / "nothing")], capture_output=True,
                              text=True, timeout=60)
     assert missing.returncode == 2 and missing.stderr.startswith("bench: error: no run directory")

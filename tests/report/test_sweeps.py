@@ -45,8 +45,8 @@ def check_sweep_report(tmp_path: Path, runs: int = 2) -> None:
     report = build_report([tmp_path / "sweep"], tmp_path / "report")
     assert len(report.runs) == runs
     assert len({r.config_key for r in report.runs}) == 1  # one configuration, seeds aggregated
-    assert "elo_vs_samples.png" in report.plots
-    assert_png(report.plots["elo_vs_samples.png"])
+    assert "elo_vs_wall.png" in report.plots  # the random learner counts no samples (it plays no episodes)
+    assert_png(report.plots["elo_vs_wall.png"])
 
 
 @pytest.mark.parametrize("launcher", LAUNCHERS)
@@ -79,7 +79,8 @@ def test_report_from_a_real_tiny_run(tmp_path: Path) -> None:
     assert only.calibration is not None and only.calibration_path.name == "quick.calibration.json"
     assert only.pgn.games == 2 and only.pgn.openings >= 1
     assert "Stockfish 15" in report.index.read_text()
-    assert_png(report.plots["elo_vs_samples.png"])
+    assert "rules quick" in report.markdown.read_text()  # every Elo says which rules produced it
+    assert_png(report.plots["elo_vs_wall.png"])  # the random learner counts no samples (it plays no episodes)
 
 
 @pytest.mark.stockfish

@@ -5,7 +5,9 @@ calibration file, never a learner. Modules, in the order a reader follows them:
 
   loading.py   find runs under the given paths, read their records, group seeds into configurations
   series.py    per-run and per-configuration curves (Elo against a record field), compute frontiers
-  claims.py    Elo thresholds, first-reach samples and FLOPs with intervals, ratios, the seed claims
+  scales.py    which rules and ladder calibration each run's Elo is on; each evaluation's rating and weights
+  compare.py   differences that cancel the shared ladder error, power, verdict words (bench.elo underneath)
+  claims/      thresholds, first reach, ratios, the tables beside the claims, and one small unit per seed claim
   costs.py     the seeds' cost model: tokens and FLOPs to dollars (conf/report/default.yaml)
   plots.py     the PNGs (matplotlib Agg)
   tables.py    tables as plain data, rendered to Markdown and HTML

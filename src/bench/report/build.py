@@ -13,7 +13,8 @@ from typing import Any
 from bench.config import CONF_DIR
 from bench.errors import BenchError
 from bench.report import html as H
-from bench.report.claims import (Analysis, claims_table, cost_table, final_table, ratio_table, reach_table)
+from bench.report.claims import (Analysis, claims_table, cost_table, difference_table, final_table, ratio_table,
+                                 reach_table)
 from bench.report.costs import ReportSettings, load_settings
 from bench.report.loading import Run, get, load_runs
 from bench.report.plots import CAPTIONS, PLOTS
@@ -61,7 +62,7 @@ def provenance_table(runs: list[Run], out: Path) -> Table:
             str(len(run.records)) + (f" ({run.skipped} malformed skipped)" if run.skipped else ""),
             str(run.pgn.games), f"{run.pgn.openings} ({get(run.config, 'eval.openings', '?')})",
             f"{get(run.final, 'ladder.name', '?')} / {get(run.final, 'ladder.calibration', '?')}"
-            + ("" if run.calibration else " (calibration file not found)"),
+            + (f" ({run.calibration_how})" if run.calibration_how else ""),
             str(stockfish), "; ".join(run.pgn.rules) or str(cal.get("rules", "-")),
         ])
     return Table(title="Provenance: every run behind the numbers", headers=[
@@ -156,11 +157,18 @@ def _write_report(runs: list[Run], settings: ReportSettings, out: Path, staging:
             drawn[name] = written
 
     claims = claims_table(analysis)
-    tables = [reach_table(analysis), ratio_table(analysis), final_table(analysis), cost_table(settings)]
+    tables = [final_table(analysis), difference_table(analysis), reach_table(analysis), ratio_table(analysis),
+              cost_table(settings)]
     provenance = provenance_table(runs, out)
     learners = ", ".join(f"{l} ({sum(r.learner == l for r in runs)} runs)" for l in analysis.learners)
     intro = (f"{len(runs)} runs: {learners}. Elo is on the ladder's scale (anchored to Stockfish 15.1's UCI_Elo); "
              "every interval is 95%.")
+    for scale in analysis.scales.values():
+        users = sorted({r.learner for r in analysis.runs_on(scale)})
+        intro += (f" Scale {scale.label} ({', '.join(users)}): rules {scale.rules_description}; ladder covariance: "
+                  f"{scale.covariance_source}.")
+    if len(analysis.scales) > 1:
+        intro += " Learners on different scales are never compared with each other."
     skipped = sum(run.skipped for run in runs)
     if skipped:
         intro += f" {skipped} malformed records were skipped (see the provenance table)."

@@ -29,14 +29,18 @@ class OtherTask:
 
 @dataclass
 class ReportSettings:
-    threshold_step: float = 200.0
-    """Elo between the claims table's thresholds (floor + step, floor + 2 step, ...)."""
-    max_thresholds: int = 8
-    """At most this many thresholds."""
+    thresholds: list[float] = field(default_factory=list)
+    """Fixed Elo values on the ladder's scale for the first-reach tables and claims; empty: the calibrated ratings
+    of the ladder's rungs above its bottom one (never a learner's own noisy mean)."""
+    max_thresholds: int = 12
+    """At most this many thresholds per scale (the lowest)."""
     strong_elo: float = 1800.0
     """Elo that counts as strong play (seed claim 1)."""
     far_factor: float = 10.0
     """Ratio that counts as "far more" sample-efficient (seed claim 3)."""
+    equivalence_margin: float = 100.0
+    """Seed claim 4 is an equivalence test: continual learning "performs at the level of" in-context learning when
+    their difference is shown to lie within +- this many Elo (two one-sided tests at 5%)."""
     episode_unit: dict[str, str] = field(default_factory=lambda: {
         "mcts": "samples.games", "rlvr": "samples.rollouts", "icl": "samples.games", "random": "samples.games"})
     """Learner -> the record field counting its episodes (one game or rollout played to a verdict)."""

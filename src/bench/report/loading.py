@@ -20,6 +20,7 @@ from typing import Any
 
 import yaml
 
+from bench.report.scales import Scale, locate_calibration, scale_of
 from bench.results import CONFIG, GAMES, METRICS, read_jsonl
 
 EXECUTION_KEYS = ("seed", "run_dir", "resume", "progress", "runtime", "stockfish.path", "stockfish.threads",
@@ -60,8 +61,12 @@ class Run:
     skipped: int = 0
     """Records of metrics.jsonl left out as malformed (see `record_problem`)."""
     calibration: dict[str, Any] | None = None
-    """The ladder's calibration file named in the records, when it can be found."""
+    """The ladder's calibration file the records were rated against, when it can be found."""
     calibration_path: Path | None = None
+    calibration_how: str = ""
+    """How the calibration file was identified (sha256, matching rung ratings), or why none was."""
+    scale: Scale | None = None
+    """The rules and calibration behind the run's Elo values (`bench.report.scales`)."""
     config_key: str = ""
     """Identifies the configuration (config without seed and execution settings)."""
     label: str = ""
@@ -149,20 +154,6 @@ def read_pgn_summary(path: Path) -> PgnSummary:
     return summary
 
 
-def find_calibration(records: list[dict[str, Any]], conf_dir: Path | None) -> tuple[dict[str, Any] | None, Path | None]:
-    """The calibration JSON the records name (`ladder.calibration`), looked up under `conf_dir/ladder/`."""
-    if not records or conf_dir is None:
-        return None, None
-    name = get(records[-1], "ladder.calibration")
-    if not isinstance(name, str) or not name or Path(name).name != name:
-        return None, None
-    path = conf_dir / "ladder" / name
-    try:
-        return json.loads(path.read_text()), path
-    except (OSError, ValueError):
-        return None, None
-
-
 def _number(value: Any, finite: bool = True) -> bool:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return False
@@ -217,9 +208,11 @@ def load_run(path: Path, conf_dir: Path | None = None) -> Run:
             config = loaded if isinstance(loaded, dict) else {}
         except yaml.YAMLError:
             config = {}
-    calibration, calibration_path = find_calibration(records, conf_dir)
-    return Run(path=path, records=records, config=config, pgn=read_pgn_summary(path / GAMES), skipped=len(problems),
-               calibration=calibration, calibration_path=calibration_path)
+    calibration, calibration_path, how = locate_calibration(records, path, conf_dir)
+    pgn = read_pgn_summary(path / GAMES)
+    return Run(path=path, records=records, config=config, pgn=pgn, skipped=len(problems), calibration=calibration,
+               calibration_path=calibration_path, calibration_how=how,
+               scale=scale_of(records, pgn.rules, calibration, calibration_path))
 
 
 def _defining(config: dict[str, Any], learner: str) -> dict[str, Any]:

@@ -56,7 +56,7 @@ def _floor_line(ax: Axes, runs: list[Run]) -> None:
     elo = sum(p.elo for p in pts) / len(pts)
     lows = [p.low for p in pts if math.isfinite(p.low)]
     highs = [p.high for p in pts if math.isfinite(p.high)]
-    ax.axhline(elo, color=COLOURS["random"], lw=1.2, ls=":", label=f"random mover ({elo:.0f})")
+    ax.axhline(elo, color=COLOURS["random"], lw=1.2, ls=":", label=f"random learner, mean of its evaluations ({elo:.0f})")
     if lows and highs:
         ax.axhspan(sum(lows) / len(lows), sum(highs) / len(highs), color=COLOURS["random"], alpha=0.08)
 
@@ -81,7 +81,8 @@ def _draw_curves(ax: Axes, curves: list[Curve], log_x: bool) -> int:
             ax.errorbar(xs, [pts[0].elo], yerr=[[pts[0].elo - lows[0]], [highs[0] - pts[0].elo]], color=c, alpha=0.4,
                         capsize=3, lw=0, elinewidth=1)
         seeds = len(curve.seeds)
-        label = _short(curve.label) + (f" ({seeds} seeds)" if seeds > 1 else "")
+        label = _short(curve.label) + (f" ({seeds} seeds)" if seeds > 1 else "") + (
+            f", rules {_short(curve.rules, 40)}" if curve.rules else "")
         ax.plot(xs, [p.elo for p in pts], color=c, ls=STYLES[k % len(STYLES)], marker=MARKERS[k % len(MARKERS)],
                 ms=3.5, lw=1.6, label=label)
         if seeds > 1:
@@ -90,7 +91,7 @@ def _draw_curves(ax: Axes, curves: list[Curve], log_x: bool) -> int:
                 ax.plot([p.x for p in sp], [p.elo for p in sp], color=c, lw=0.6, alpha=0.45)
         for p in pts:
             if p.edge:
-                ax.plot([p.x], [p.elo], marker="^" if p.edge == "above_top" else "v", color=c, ms=8, mfc="none")
+                ax.plot([p.x], [p.elo], marker="^" if p.edge.startswith("above") else "v", color=c, ms=8, mfc="none")
         drawn += 1
     return drawn
 

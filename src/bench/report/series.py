@@ -60,7 +60,7 @@ class Point:
     low: float
     high: float
     edge: str | None = None
-    """`above_top` (elo is a lower bound) or `below_floor` (an upper bound)."""
+    """`above_top` / `above_bracket` (elo is a lower bound) or `below_floor` / `below_bracket` (an upper bound)."""
     eval_index: int = 0
 
 
@@ -102,6 +102,8 @@ class Curve:
     elo their mean, [low, high] the envelope of their 95% intervals (never narrower than any one seed's)."""
     seeds: list[list[Point]]
     seed_ids: list[int]
+    rules: str = ""
+    """The rules the games were played under (every Elo says which rules produced it)."""
 
     @property
     def spread(self) -> list[tuple[float, float]]:
@@ -134,7 +136,8 @@ def configuration_curve(runs: list[Run], field: str) -> Curve | None:
                             high=max(p.high for p in at), edge=edges.pop() if len(edges) == 1 else None,
                             eval_index=index))
     return Curve(label=kept[0][0].label, learner=kept[0][0].learner, points=points,
-                 seeds=[pts for _, pts in kept], seed_ids=[run.seed for run, _ in kept])
+                 seeds=[pts for _, pts in kept], seed_ids=[run.seed for run, _ in kept],
+                 rules=kept[0][0].scale.rules if kept[0][0].scale is not None else "")
 
 
 def frontier(curves: list[Curve], positive_only: bool = True) -> list[tuple[float, float]]:

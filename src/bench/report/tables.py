@@ -66,6 +66,6 @@ def fmt_num(value: float | None, digits: int = 3) -> str:
 
 
 def fmt_elo(elo: float, low: float, high: float, edge: str | None = None) -> str:
-    bound = {"above_top": "≥ ", "below_floor": "≤ "}.get(edge or "", "")
+    bound = {"above": "≥ ", "below": "≤ "}.get((edge or "").split("_")[0], "")
     return f"{bound}{elo:.0f} [{fmt_num(low) if math.isinf(low) else f'{low:.0f}'}, " \
            f"{fmt_num(high) if math.isinf(high) else f'{high:.0f}'}]"
