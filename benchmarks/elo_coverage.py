@@ -14,6 +14,13 @@ are the claims (93-97%); the controls show what the test can catch: the games-on
 difference whose ladder error is counted once per player instead of cancelled.
 
     .venv/bin/python benchmarks/elo_coverage.py [--trials 2000] [--mode drawn|refit|both] [--seed 0]
+        [--adjacent 300 --next-adjacent 100] [--rounds 2 --games-per-round 20]
+        [--target-halfwidth 60 --max-games 200]
+
+The evaluation rounds default to a fixed 40 games; `--target-halfwidth 60` adds evaluate's sequential stopping
+(eval.target_halfwidth), whose data-dependent stopping the intervals do not model. The ladder defaults to
+conf/ladder/default.yaml's games per pair; fewer (`--adjacent 100 --next-adjacent 40`) make its error comparable
+to the games' and the controls fail clearly (the seeded test in tests/test_elo.py uses that design).
 """
 
 from __future__ import annotations
@@ -52,9 +59,12 @@ def simulate_scores(rng: np.random.Generator, diff: np.ndarray) -> np.ndarray:
     return np.where(u < mu - draw / 2, 1.0, np.where(u < mu + draw / 2, 0.5, 0.0))
 
 
-def calibrate(rng: np.random.Generator, adjacent: int = 300, next_adjacent: int = 100) -> tuple[np.ndarray, np.ndarray]:
+def calibrate(
+    rng: np.random.Generator, adjacent: int = 300, next_adjacent: int = 100
+) -> tuple[np.ndarray, np.ndarray]:
     """One simulated calibration of the chain: its jointly fitted ratings and their covariance."""
-    pairs = [(i, i + 1, adjacent) for i in range(N_RUNGS - 1)] + [(i, i + 2, next_adjacent) for i in range(N_RUNGS - 2)]
+    pairs = [(i, i + 1, adjacent) for i in range(N_RUNGS - 1)]
+    pairs += [(i, i + 2, next_adjacent) for i in range(N_RUNGS - 2)]
     first = np.concatenate([np.full(n, a) for a, _, n in pairs])
     second = np.concatenate([np.full(n, b) for _, b, n in pairs])
     flip = np.arange(first.size) % 2 == 1
@@ -75,18 +85,45 @@ def bracket(estimate: float, ratings: np.ndarray, count: int = 3) -> list[int]:
     return [int(i) for i in nearest]
 
 
+@dataclass(frozen=True)
+class Design:
+    """How the ladder is calibrated and how each player is evaluated."""
+
+    adjacent: int = 300
+    """Calibration games per adjacent pair of rungs."""
+    next_adjacent: int = 100
+    """Calibration games per pair two rungs apart."""
+    rounds: int = 2
+    """Evaluation rounds, the bracket re-chosen before each."""
+    games_per_round: int = 20
+    """Evaluation games per round, spread over the 3 bracketing rungs."""
+    target_halfwidth: float = 0.0
+    """After `rounds`, more rounds until the games-only 95% half-width is at most this (0: no target)."""
+    max_games: int = 200
+    """The cap on games when a target is set."""
+
+
 def evaluate(
-    rng: np.random.Generator, strength: float, ratings: np.ndarray, rounds: int, games_per_round: int
+    rng: np.random.Generator, strength: float, ratings: np.ndarray, design: Design
 ) -> tuple[list[str], np.ndarray]:
-    """Rounds of games against the bracket of the current estimate; scores from the true ratings."""
+    """Rounds of games against the bracket of the current estimate, scored from the true ratings; with a target
+    half-width, more rounds until the games-only interval is that narrow or `max_games` are played (as
+    `bench.evaluate` stops)."""
     estimate = strength + rng.normal(0.0, 150.0)
     opponents: list[int] = []
     scores = np.empty(0)
-    for k in range(rounds):
+    k = 0
+    while True:
+        if k >= design.rounds and (not design.target_halfwidth or len(opponents) >= design.max_games):
+            break
         if k:
-            estimate = fit_player(ratings[opponents], scores).elo
+            fit = fit_player(ratings[opponents], scores)
+            estimate = fit.elo
+            if k >= design.rounds and max(fit.elo - fit.low, fit.high - fit.elo) <= design.target_halfwidth:
+                break
+        k += 1
         rungs = bracket(estimate, ratings)
-        new = [rungs[g % len(rungs)] for g in range(games_per_round)]
+        new = [rungs[g % len(rungs)] for g in range(design.games_per_round)]
         scores = np.concatenate([scores, simulate_scores(rng, strength - TRUE[np.array(new)])])
         opponents += new
     return [NAMES[i] for i in opponents], scores
@@ -133,21 +170,9 @@ ROWS = {
 }
 
 
-@dataclass(frozen=True)
-class Design:
-    """How the ladder is calibrated and how each player is evaluated."""
-
-    adjacent: int = 300
-    """Calibration games per adjacent pair of rungs."""
-    next_adjacent: int = 100
-    """Calibration games per pair two rungs apart."""
-    rounds: int = 2
-    """Evaluation rounds, the bracket re-chosen before each."""
-    games_per_round: int = 20
-    """Evaluation games per round, spread over the 3 bracketing rungs."""
-
-
-def simulate_coverage(trials: int, seed: int = 0, mode: str = "drawn", design: Design = Design()) -> dict[str, Tally]:
+def simulate_coverage(
+    trials: int, seed: int = 0, mode: str = "drawn", design: Design = Design()
+) -> dict[str, Tally]:
     """Coverage of every row of the table over `trials` ladders, two players each."""
     rng = np.random.default_rng(seed)
     tallies = {row: Tally() for row in ROWS}
@@ -167,12 +192,14 @@ def simulate_coverage(trials: int, seed: int = 0, mode: str = "drawn", design: D
         diag = np.diag(np.diag(cov))
         fits = []
         for strength in rng.uniform(TRUE[0], TRUE[-1], 2):
-            opponents, scores = evaluate(rng, float(strength), ratings, design.rounds, design.games_per_round)
+            opponents, scores = evaluate(rng, float(strength), ratings, design)
             given_true = fit_player([TRUE[NAMES.index(o)] for o in opponents], scores)
             tallies["single, games only, true ladder"].add(_covers(given_true, strength), _half(given_true))
             est = fit_on_ladder(opponents, scores, table, cov, NAMES)
-            tallies["single, absolute (full Sigma), noisy ladder"].add(_covers(est.absolute, strength), _half(est.absolute))
-            tallies["control: single, games only, noisy ladder"].add(_covers(est.games, strength), _half(est.games))
+            absolute, games = est.absolute, est.games
+            tallies["single, absolute (full Sigma), noisy ladder"].add(
+                _covers(absolute, strength), _half(absolute))
+            tallies["control: single, games only, noisy ladder"].add(_covers(games, strength), _half(games))
             indep = fit_on_ladder(opponents, scores, table, diag, NAMES).absolute
             tallies["control: single, absolute with diag Sigma"].add(_covers(indep, strength), _half(indep))
             fits.append((float(strength), est))
@@ -201,15 +228,21 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=2000)
     parser.add_argument("--mode", choices=["drawn", "refit", "both"], default="both")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--adjacent", type=int, default=Design.adjacent, help="calibration games, adjacent pairs")
+    parser.add_argument("--adjacent", type=int, default=Design.adjacent, help="calibration games, adjacent")
     parser.add_argument("--next-adjacent", type=int, default=Design.next_adjacent, help="games, pairs 2 apart")
     parser.add_argument("--rounds", type=int, default=Design.rounds)
     parser.add_argument("--games-per-round", type=int, default=Design.games_per_round)
+    parser.add_argument("--target-halfwidth", type=float, default=Design.target_halfwidth,
+                        help="more rounds until the games-only half-width is this (eval.target_halfwidth)")
+    parser.add_argument("--max-games", type=int, default=Design.max_games)
     args = parser.parse_args()
-    design = Design(args.adjacent, args.next_adjacent, args.rounds, args.games_per_round)
+    design = Design(args.adjacent, args.next_adjacent, args.rounds, args.games_per_round, args.target_halfwidth,
+                    args.max_games)
     print(ladder_summary(args.seed, design))
-    print(f"players: 2 per trial, uniform over the ladder, {design.rounds * design.games_per_round} games each "
-          f"({design.rounds} rounds against the 3 rungs nearest the current estimate)")
+    target = (f", then rounds until the games-only half-width is <= {design.target_halfwidth:g} or "
+              f"{design.max_games} games" if design.target_halfwidth else "")
+    print(f"players: 2 per trial, uniform over the ladder, {design.rounds} rounds of {design.games_per_round} "
+          f"games against the 3 rungs nearest the current estimate{target}")
     for mode in ["drawn", "refit"] if args.mode == "both" else [args.mode]:
         tallies = simulate_coverage(args.trials, args.seed, mode, design)
         print(f"\nmode {mode}: {args.trials} trials; coverage of the truth by 95% intervals (sd: the binomial "
