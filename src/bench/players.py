@@ -78,6 +78,52 @@ class Player(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class SearchLimit:
+    """How long a player that can search may think about one move (UCI's `go` arguments, resolved)."""
+
+    nodes: int | None = None
+    """Stop after this many nodes (MCTS simulations); None: no node limit."""
+    seconds: float | None = None
+    """Stop after this many seconds (from `movetime` or the player's share of its clock); None: no time limit."""
+    infinite: bool = False
+    """Search until told to stop (`go infinite`); the limits above are then ignored."""
+
+    @property
+    def unlimited(self) -> bool:
+        """No limit given: the player searches as configured."""
+        return not self.infinite and self.nodes is None and self.seconds is None
+
+
+@dataclass(frozen=True)
+class SearchInfo:
+    """What a searching player reports while it thinks (UCI's `info` line)."""
+
+    nodes: int
+    """Nodes (simulations) searched so far for this move."""
+    seconds: float
+    """Seconds since the search started."""
+    depth: int = 0
+    """Length of the principal variation."""
+    score_cp: int | None = None
+    """The search's evaluation for the side to move, in centipawns."""
+    mate: int | None = None
+    """Moves to mate (negative: being mated) when the search proved it; `score_cp` is then None."""
+    pv: tuple[chess.Move, ...] = ()
+    """The principal variation, best move first."""
+
+
+@runtime_checkable
+class LimitedPlayer(Protocol):
+    """A player whose search honours node and time limits and can be stopped (bench-uci serves its limits)."""
+
+    def play_limited(self, board: chess.Board, limit: SearchLimit, stop: threading.Event,
+                     on_info: Callable[[SearchInfo], None] | None = None) -> MoveResult:
+        """Search `board` until `limit` is reached or `stop` is set (then at once), reporting progress to
+        `on_info`; return the best move found."""
+        ...
+
+
 class PlayerBase:
     """Context-manager plumbing shared by the built-in players."""
 
