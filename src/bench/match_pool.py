@@ -157,7 +157,7 @@ class ForkPool(Generic[S, R]):
                 procs.append(proc)
                 pipes.append(ours)
                 busy[ours] = (proc, None)
-            following = 0
+            next_task = 0
             while busy and failure is None:
                 for conn in multiprocessing.connection.wait(list(busy)):
                     proc, task = busy[conn]
@@ -176,7 +176,7 @@ class ForkPool(Generic[S, R]):
                             on_result(done, payload)
                         except BaseException as exc:
                             failure = exc
-                    give = following if failure is None and following < tasks else None
+                    give = next_task if failure is None and next_task < tasks else None
                     try:
                         conn.send(give)
                     except OSError:
@@ -187,7 +187,7 @@ class ForkPool(Generic[S, R]):
                         del busy[conn]
                     else:
                         busy[conn] = (proc, give)
-                        following += 1
+                        next_task += 1
         except BaseException as exc:
             failure = failure or exc
         finally:
