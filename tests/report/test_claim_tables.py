@@ -50,7 +50,10 @@ def test_reference_runs_old_format() -> None:
     """The committed reference (old records, old calibration file): ratings reconstructed, the calibration's
     covariance rebuilt from its pairs, icl (80-ply cap) kept apart from the 300-ply learners, and every claim
     that compares states its smallest detectable difference."""
-    analysis = Analysis(load_runs([REFERENCE], CONF_DIR), load_settings())
+    runs = load_runs([REFERENCE], CONF_DIR)
+    # The records name default.calibration.json, since recalibrated; the file whose ratings match is the old one.
+    assert {run.calibration_path.name for run in runs} == {"adjudicated.calibration.json"}
+    analysis = Analysis(runs, load_settings())
     assert len(analysis.scales) == 2 and all("rebuilt" in s.covariance_source for s in analysis.scales.values())
     claims = {int(row[0]): row for row in claims_table(analysis).rows}
     assert "smallest detectable difference" in claims[1][3] and "smallest detectable difference" in claims[3][3]

@@ -52,6 +52,15 @@ def _rung_limits(run: Run) -> str:
     return "; ".join(parts) or "-"
 
 
+def _calibration_cell(run: Run) -> str:
+    """The ladder and the calibration file actually used (which may differ from the name the records give, e.g.
+    old records naming a file that has since been recalibrated), and how it was identified."""
+    named = str(get(run.final, "ladder.calibration", "?"))
+    used = run.calibration_path.name if run.calibration_path else "not found"
+    also = f"; records name {named}" if run.calibration_path and run.calibration_path.name != Path(named).name else ""
+    return f"{get(run.final, 'ladder.name', '?')} / {used} ({run.calibration_how}{also})"
+
+
 def provenance_table(runs: list[Run], out: Path) -> Table:
     rows = []
     for run in runs:
@@ -61,8 +70,7 @@ def provenance_table(runs: list[Run], out: Path) -> Table:
             os.path.relpath(run.path, out), run.learner, str(run.seed), run.label,
             str(len(run.records)) + (f" ({run.skipped} malformed skipped)" if run.skipped else ""),
             str(run.pgn.games), f"{run.pgn.openings} ({get(run.config, 'eval.openings', '?')})",
-            f"{get(run.final, 'ladder.name', '?')} / {get(run.final, 'ladder.calibration', '?')}"
-            + (f" ({run.calibration_how})" if run.calibration_how else ""),
+            _calibration_cell(run),
             str(stockfish), "; ".join(run.pgn.rules) or str(cal.get("rules", "-")),
         ])
     return Table(title="Provenance: every run behind the numbers", headers=[
