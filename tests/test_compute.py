@@ -57,13 +57,17 @@ def test_count_flops_counts_attention_on_the_cpu() -> None:
         out = torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=True)
     with count_flops() as backward:
         out.sum().backward()
-    shape = (b, h, s, d)
+    shape, causal = (b, h, s, d), (s + 1) / (2 * s)  # a causal kernel computes s(s+1)/2 of the s x s pairs
     assert theirs.get_total_flops() == 0
-    assert forward.total == sdpa_flop_count(shape, shape, shape) == 4 * b * h * s * s * d
-    assert backward.total == sdpa_backward_flop_count(shape, shape, shape, shape)
-    with torch.inference_mode(), count_flops() as inference:
-        torch.nn.functional.scaled_dot_product_attention(q.detach(), k.detach(), v.detach())
-    assert inference.total == forward.total
+    assert forward.total == int(causal * sdpa_flop_count(shape, shape, shape)) == 2 * b * h * s * (s + 1) * d
+    assert backward.total == int(causal * sdpa_backward_flop_count(shape, shape, shape, shape))
+    mask = torch.ones(s, s, dtype=torch.bool)
+    with torch.inference_mode(), count_flops() as inference:  # an explicit mask: every pair is computed
+        torch.nn.functional.scaled_dot_product_attention(q.detach(), k.detach(), v.detach(), attn_mask=mask)
+    assert inference.total == sdpa_flop_count(shape, shape, shape) == 4 * b * h * s * s * d
+    with torch.inference_mode(), count_flops() as causal_inference:
+        torch.nn.functional.scaled_dot_product_attention(q.detach(), k.detach(), v.detach(), is_causal=True)
+    assert causal_inference.total == forward.total
     layer = torch.nn.Linear(8, 4)
     with count_flops() as linear:
         layer(torch.randn(3, 8))
@@ -188,3 +192,23 @@ def test_paused_time_is_not_charged() -> None:
     with meter.paused():
         time.sleep(0.1)
     assert meter.wall_s < 0.05
+
+
+def test_the_random_learner_counts_nothing_but_its_steps() -> None:
+    from bench.learners import LearnerContext
+    from bench.learners.random import RandomLearner
+
+    meter = ComputeMeter()
+    learner = RandomLearner(None, LearnerContext(meter=meter, seed=0, runtime=None, stockfish=None))
+    for _ in range(3):
+        learner.improve()
+    snap = meter.snapshot()
+    assert snap["samples"] == dict.fromkeys(SAMPLE_COUNTERS, 0.0) and snap["episode_kind"] is None
+    assert all(v == 0 for k, v in snap["compute"].items() if k not in ("wall_s", "cpu_s", "steps"))
+    assert snap["compute"]["steps"] == 3 and meter.spent("games") == 3  # a budget in games counts its steps
+    assert learner.eval_info()["outside_knowledge"] == []
+    old = ComputeMeter()  # a random run's checkpoint from before issue 14 counted its steps as games
+    RandomLearner(None, LearnerContext(meter=old, seed=0, runtime=None, stockfish=None))
+    old.load_state_dict({"train_flops": 0.0, "infer_flops": 0.0, "verifier_calls": 0, "wall_s": 1.0, "cpu_s": 1.0,
+                         "samples": {"games": 5.0}})
+    assert old.steps == 5 and old.spent("games") == 5 and old.snapshot()["samples"]["episodes"] == 0

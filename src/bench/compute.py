@@ -15,8 +15,9 @@ FLOPs of torch models are measured, not guessed: `FlopCounter` runs a FLOP-count
 measures one call (a language model's forward over its actual context). Both use torch's FlopCounterMode formulas
 (`torch.utils.flop_counter.flop_registry`: 2 FLOPs per multiply-add) and add scaled-dot-product attention on the
 CPU, which torch's registry misses (its CPU kernels `_scaled_dot_product_flash_attention_for_cpu[_backward]` and
-inference mode's `scaled_dot_product_attention`): counted densely with torch's own `sdpa_flop_count` and
-`sdpa_backward_flop_count`, masks ignored, as torch counts its GPU kernels.
+inference mode's `scaled_dot_product_attention`): counted with torch's own `sdpa_flop_count` and
+`sdpa_backward_flop_count` over the query-key pairs the kernel computes: all of them under an explicit mask (the
+kernel runs them all), the causal triangle under `is_causal` (its blocks above the diagonal are skipped).
 """
 
 from __future__ import annotations
@@ -290,9 +291,13 @@ class ComputeMeter:
         if counted and kind is None:  # written before issue 14: episodes only under their kind's name
             kind = counted[0]
             samples["episodes"] = samples[kind]
+        self.no_episodes = bool(state.get("no_episodes", self.no_episodes))
+        if self.no_episodes and counted and "steps" not in state:  # an old random learner's "games" were steps
+            self.steps = int(samples.pop(counted[0]))
+            samples.pop("episodes", None)
+            kind = None
         self.samples = defaultdict(float, samples)
         self.episode_kind = kind if kind is not None else self.episode_kind
-        self.no_episodes = bool(state.get("no_episodes", self.no_episodes))
         self.wall_offset, self.cpu_offset = float(state["wall_s"]), float(state["cpu_s"])
         self._wall_start, self._cpu_start = time.perf_counter(), tree_cpu_s()
         self._paused_wall = self._paused_cpu = self._cpu_seen = 0.0
@@ -318,17 +323,34 @@ class MeasuredFlops:
     total: float = 0.0
 
 
-def _sdpa_forward(query: Any, key: Any, value: Any, *args: Any, **kwargs: Any) -> int:
+def _causal_share(s_q: int, s_k: int, is_causal: Any) -> float:
+    """Share of the query-key pairs a causal kernel computes (torch's is_causal: query i sees keys 0..i); 1 else."""
+    if not is_causal or s_q == 0 or s_k == 0:
+        return 1.0
+    pairs = sum(min(i + 1, s_k) for i in range(s_q))
+    return pairs / (s_q * s_k)
+
+
+def _sdpa_forward(query: Any, key: Any, value: Any, *args: Any, is_causal: bool = False, **kwargs: Any) -> int:
+    """aten.scaled_dot_product_attention (is_causal 6th) and its CPU kernel (is_causal 5th)."""
     from torch.utils.flop_counter import sdpa_flop_count
 
-    return int(sdpa_flop_count(tuple(query.shape), tuple(key.shape), tuple(value.shape)))
+    causal = is_causal or (len(args) >= 3 and isinstance(args[2], bool) and args[2]) or \
+        (len(args) >= 2 and isinstance(args[1], bool) and args[1])
+    share = _causal_share(int(query.shape[-2]), int(key.shape[-2]), causal)
+    return int(share * sdpa_flop_count(tuple(query.shape), tuple(key.shape), tuple(value.shape)))
 
 
-def _sdpa_backward(grad_out: Any, query: Any, key: Any, value: Any, *args: Any, **kwargs: Any) -> int:
+def _sdpa_backward(grad_out: Any, query: Any, key: Any, value: Any, *args: Any, is_causal: bool = False,
+                   **kwargs: Any) -> int:
+    """aten._scaled_dot_product_flash_attention_for_cpu_backward: (grad_out, q, k, v, out, logsumexp, dropout_p,
+    is_causal, ...)."""
     from torch.utils.flop_counter import sdpa_backward_flop_count
 
-    return int(sdpa_backward_flop_count(tuple(grad_out.shape), tuple(query.shape), tuple(key.shape),
-                                        tuple(value.shape)))
+    causal = is_causal or (len(args) >= 4 and isinstance(args[3], bool) and args[3])
+    share = _causal_share(int(query.shape[-2]), int(key.shape[-2]), causal)
+    return int(share * sdpa_backward_flop_count(tuple(grad_out.shape), tuple(query.shape), tuple(key.shape),
+                                                tuple(value.shape)))
 
 
 _MODE: Any = None

@@ -9,7 +9,8 @@ from bench.players import RandomPlayer
 
 
 class RandomLearner:
-    """Each `improve()` plays nothing and learns nothing; it only counts one sample so budgets advance."""
+    """Each `improve()` plays nothing and learns nothing: every counter stays 0, and only `compute.steps` counts the
+    calls, so a budget advances (budget.unit=steps; a budget in games counts steps too, since it plays none)."""
 
     name = "random"
 
@@ -17,16 +18,17 @@ class RandomLearner:
         self.cfg = cfg
         self.context = context
         self.steps = 0
+        context.meter.set_episode_kind(None)
 
     def improve(self) -> None:
         self.steps += 1
-        self.context.meter.add_samples("games", 1)
+        self.context.meter.add_step()
 
     def make_player(self) -> RandomPlayer:
         return RandomPlayer(name="random-learner", seed=self.context.seed)
 
     def eval_info(self) -> dict[str, Any]:
-        return {"steps": self.steps}
+        return {"steps": self.steps, "outside_knowledge": []}
 
     def state_dict(self) -> dict[str, Any]:
         return {"steps": self.steps}

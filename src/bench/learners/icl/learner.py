@@ -5,11 +5,14 @@ Read top to bottom:
 1. `__init__` opens the backend (`llm=` group), the prompt templates and the memory.
 2. `improve()` plays one training game against the configured rung, with the history so far in the prompt,
    optionally asks Stockfish for the model's worst moves, and adds the game to the memory (memory=lora|both:
-   which trains the adapter on the game's lesson and reports its measured training FLOPs). It reports the
-   game, the tokens and the inference FLOPs (2 x parameters x tokens run) to the compute meter.
+   which trains the adapter on the game's lesson and reports its measured training FLOPs). It reports to the
+   compute meter: one episode (a game), the model's moves (`positions`), its model calls (`forward_passes`), the
+   tokens, the inference FLOPs (measured over the actual context, player.py), and the Stockfish nodes searched for
+   it (the opponent's moves, from the game's node count, and the feedback analyses, as the engine reported them).
 3. `make_player()` freezes the history as it is now into a player; the run loop rates that player.
-4. `eval_info()` reports what was in context and what the evaluation's moves cost (illegal answers, retries,
-   forfeits, tokens, dollars from the cost model).
+4. `eval_info()` reports what was in context, what the evaluation's moves cost (illegal answers, retries,
+   forfeits, tokens, dollars from the cost model), how FLOPs are counted and the knowledge beyond the rules of chess
+   the learning used (`outside_knowledge`).
 """
 
 from __future__ import annotations
@@ -19,16 +22,17 @@ import threading
 from typing import Any
 
 import chess
+import chess.engine
 import chess.pgn
 
 from bench.errors import BenchError
-from bench.games import GameRules, load_openings, play_game
+from bench.games import GameRules, load_openings, play_game, thread_only
 from bench.learners import LearnerContext
 from bench.learners.icl.backends import open_backend
 from bench.learners.icl.config import FEEDBACKS, MEMORIES, MODES, OBJECTIVES
 from bench.learners.icl.feedback import worst_moves
 from bench.learners.icl.memory import ContextMemory, GameRecord, Memory
-from bench.learners.icl.player import IclPlayer, PlaySettings, Tally
+from bench.learners.icl.player import IclPlayer, PlaySettings, Tally, flops_method
 from bench.learners.icl.prompts import PromptBuilder, outcome_for
 from bench.players import EngineFailure, EngineSettings, Player, RandomPlayer, StockfishPlayer, open_engine
 
@@ -51,6 +55,27 @@ def _check(cfg: Any) -> None:
         raise BenchError(f"learner.max_plies={cfg.max_plies}; it must be at least 2")
     if cfg.max_retries < 0 or cfg.temperature < 0:
         raise BenchError("learner.max_retries and learner.temperature must be >= 0")
+
+
+class NodeCountingEngine:
+    """A Stockfish engine whose analyses add the nodes it reports to `nodes` (feedback's engine work)."""
+
+    def __init__(self, engine: chess.engine.SimpleEngine) -> None:
+        self.engine = engine
+        self.nodes = 0
+
+    def analyse(self, board: chess.Board, limit: chess.engine.Limit, **kwargs: Any) -> Any:
+        info = self.engine.analyse(board, limit, **kwargs)
+        self.nodes += int(info.get("nodes", 0))
+        return info
+
+    def quit(self) -> None:
+        self.engine.quit()
+
+
+def engine_opponent(name: str, rungs: list[Any]) -> bool:
+    """Whether the training opponent `name` is a Stockfish rung (rather than the random mover)."""
+    return any(rung.name == name and rung.kind != "random" for rung in rungs)
 
 
 def build_opponent(name: str, rungs: list[Any], stockfish: Any, seed: int) -> Player:
@@ -100,10 +125,13 @@ class IclLearner:
         self.train_tally, self.eval_tally = Tally(), Tally()
         self.games = 0
         self.feedback_calls = 0
+        self.feedback_nodes = 0
+        self.opponent_nodes = 0
+        context.meter.set_episode_kind("games")
         self.players_made = 0
         self._lock = threading.Lock()
         self._opponent: Player | None = None
-        self._engine: Any = None
+        self._engine: NodeCountingEngine | None = None
 
     def _memory(self) -> Memory:
         cfg = self.cfg
@@ -150,10 +178,16 @@ class IclLearner:
         self.games += 1
         self._append_pgn(game, record)
         after = self.train_tally.snapshot()
+        opponent_side = "Black" if color == chess.WHITE else "White"
+        opponent_nodes = int(game.headers.get(f"{opponent_side}Nodes", 0))
+        self.opponent_nodes += opponent_nodes
         meter = self.context.meter
         meter.add_samples("games", 1)
+        meter.add_samples("positions", after["moves"] - before["moves"])
+        meter.add_samples("forward_passes", after["calls"] - before["calls"])
         meter.add_samples("tokens", (after["tokens_in"] - before["tokens_in"]) + (after["tokens_out"] - before["tokens_out"]))
         meter.add_infer_flops(after["flops"] - before["flops"])
+        meter.add_engine_nodes(opponent_nodes)
 
     def _record(self, game: chess.pgn.Game, color: chess.Color, opponent: str) -> GameRecord:
         moves = list(game.mainline_moves())
@@ -163,11 +197,15 @@ class IclLearner:
         shown = int(self.cfg.feedback_moves) if self.cfg.feedback == "engine" else 0
         if shown or self._lesson_moves:  # one engine pass serves the prompt's feedback and the adapter's lesson
             if self._engine is None:
-                self._engine = open_engine(self.context.stockfish.path if self.context.stockfish else None)
-            found, calls = worst_moves(self._engine, moves, color, int(self.cfg.feedback_nodes),
+                self._engine = NodeCountingEngine(open_engine(self.context.stockfish.path if self.context.stockfish
+                                                              else None))
+            nodes = self._engine.nodes
+            found, calls = worst_moves(self._engine, moves, color, int(self.cfg.feedback_nodes),  # type: ignore[arg-type]
                                        max(shown, self._lesson_moves), int(self.cfg.min_drop_cp), start=board)
             self.feedback_calls += calls
+            self.feedback_nodes += self._engine.nodes - nodes
             self.context.meter.add_verifier_calls(calls)
+            self.context.meter.add_engine_nodes(self._engine.nodes - nodes)
         start_fen = "" if board.fen() == chess.STARTING_FEN else board.fen()
         return GameRecord(index=self.games + 1, color="White" if color == chess.WHITE else "Black", opponent=opponent,
                           result=result, outcome=outcome_for(result, color), moves=board.variation_san(moves),
@@ -190,9 +228,12 @@ class IclLearner:
         return IclPlayer(name, self.backend, self.builder, history, self.settings, tally, seed=seed,
                          weights_version=version)
 
+    @thread_only
     def make_player(self) -> IclPlayer:
         """A player with the history (and adapter) frozen as it is now; players share the backend. The adapter only
-        changes inside `improve()`, and a player refuses to move once it has (IclPlayer.weights_version)."""
+        changes inside `improve()`, and a player refuses to move once it has (IclPlayer.weights_version). Evaluation
+        games play in threads of this process (`thread_only`): players share the loaded model, its prefix cache and
+        the evaluation tally that `eval_info()` reports."""
         with self._lock:
             self.players_made += 1
             return self._player(self.eval_tally, self.context.seed + self.players_made, name="icl")
@@ -204,6 +245,17 @@ class IclLearner:
         return self._opponent
 
     # -- records ----------------------------------------------------------------------------------------------
+    def outside_knowledge(self) -> list[str]:
+        """Knowledge beyond the rules of chess this learner's learning uses (names from compute.OUTSIDE_KNOWLEDGE)."""
+        used = ["pretrained model"]
+        if engine_opponent(str(self.cfg.opponent), list(self.context.rungs)):
+            used.append("engine opponent")
+        if self.cfg.feedback == "engine" and int(self.cfg.feedback_moves) > 0 and self.cfg.memory != "lora":
+            used.append("engine feedback")
+        if self._lesson_moves:
+            used.append("engine targets")
+        return used
+
     def eval_info(self) -> dict[str, Any]:
         """Context size now, the moves of the evaluation just played (then reset), and training totals."""
         info = self.memory.info()
@@ -213,8 +265,12 @@ class IclLearner:
             "parameters": self.backend.parameters,
             "mode": str(self.cfg.mode),
             "memory": str(self.cfg.memory),
+            "outside_knowledge": self.outside_knowledge(),
+            "flops_method": flops_method(self.backend),
             **info,
             "feedback_calls": self.feedback_calls,
+            "feedback_nodes": self.feedback_nodes,
+            "opponent_nodes": self.opponent_nodes,
             "eval": self.eval_tally.take(),
             "train": self.train_tally.snapshot(),
             **({"http": dict(self.backend.stats)} if hasattr(self.backend, "stats") else {}),
@@ -235,13 +291,16 @@ class IclLearner:
 
     def state_dict(self) -> dict[str, Any]:
         return {"games": self.games, "memory": self.memory.state_dict(), "train": self.train_tally.snapshot(),
-                "feedback_calls": self.feedback_calls}
+                "feedback_calls": self.feedback_calls, "feedback_nodes": self.feedback_nodes,
+                "opponent_nodes": self.opponent_nodes}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.games = int(state["games"])
         self.memory.load_state_dict(state["memory"])
         self.train_tally.load(state["train"])
         self.feedback_calls = int(state.get("feedback_calls", 0))
+        self.feedback_nodes = int(state.get("feedback_nodes", 0))
+        self.opponent_nodes = int(state.get("opponent_nodes", 0))
 
     def _close_opponent(self) -> None:
         if self._opponent is not None:

@@ -1,7 +1,14 @@
 """The icl player: a language model with a frozen history block choosing moves by score or by generation.
 
-Every move's cost travels in its `MoveResult` (tokens in and out, FLOPs as 2 x parameters x tokens run, seconds,
-illegal answers, forfeits) and is added to a shared `Tally`, from which the learner reports per evaluation.
+Every move's cost travels in its `MoveResult` (tokens in and out, FLOPs, seconds, illegal answers, forfeits) and is
+added to a shared `Tally`, from which the learner reports per evaluation and to the compute meter.
+
+FLOPs (`flops_method`): a backend whose model runs in this process (`llm=embedded`: a torch module in
+`backend.model`) is measured call by call with `bench.compute.count_flops`, FlopCounterMode's formulas over the
+forward passes it actually ran: every token run (prompt tokens not served from the prefix cache, candidates or
+generated tokens) through every layer, attention over the whole context it attends to, and the output layer only
+where logits are kept. A backend whose model is elsewhere (HTTP, llama.cpp) falls back to 2 x N x tokens run
+(Kaplan et al. 2020), which leaves attention out: its architecture is unknown here.
 """
 
 from __future__ import annotations
@@ -11,12 +18,13 @@ import math
 import random
 import threading
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass, field, fields
 from typing import Any
 
 import chess
 
-from bench.compute import lm_forward_flops
+from bench.compute import MeasuredFlops, count_flops, lm_forward_flops
 from bench.errors import BenchError
 from bench.learners.icl.backends import Backend, BackendError
 from bench.learners.icl.parsing import parse_move
@@ -39,11 +47,15 @@ class Tally:
     """Moves where no legal answer came (or the backend failed) and a random legal move was played."""
     backend_errors: int = 0
     """Requests that failed after all their transport retries (each one also a forfeit)."""
+    calls: int = 0
+    """Model calls: forward passes over a prompt (one per move in score mode, one per answer asked in generate
+    mode; generated tokens extend the same sequence)."""
     tokens_in: int = 0
     tokens_out: int = 0
     tokens_run: int = 0
     """Tokens actually run through the model (prompt tokens not served from the prefix cache, plus answers)."""
     flops: float = 0.0
+    """FLOPs of the model calls (`flops_method`)."""
     seconds: float = 0.0
     dollars: float = 0.0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
@@ -74,6 +86,20 @@ class Tally:
             for key, value in data.items():
                 if hasattr(self, key) and not key.startswith("_") and key != "seconds_per_move":
                     setattr(self, key, type(getattr(self, key))(value))
+
+
+def flops_method(backend: Backend) -> str:
+    """How the player counts a backend's FLOPs (see the module's docstring)."""
+    if measures_flops(backend):
+        return "measured: FlopCounterMode formulas over the model's forward passes, attention over the context included"
+    if backend.parameters:
+        return "estimated: 2 x parameters x tokens run (remote model: attention not counted)"
+    return "unknown: no parameter count (set llm.parameters)"
+
+
+def measures_flops(backend: Backend) -> bool:
+    model = getattr(backend, "model", None)
+    return model is not None and hasattr(model, "named_parameters") and callable(model)
 
 
 @dataclass(frozen=True)
@@ -115,18 +141,23 @@ class IclPlayer(PlayerBase):
             raise BenchError(f"{self.name}: the model's adapter changed while this player was playing (made at "
                              f"weights version {self.weights_version}, now {self.backend.weights_version})")
         start = time.perf_counter()
-        cost: dict[str, int] = {"tokens_in": 0, "tokens_out": 0, "tokens_run": 0, "illegal": 0, "retries": 0}
-        try:
-            move = self._score(board, cost) if self.settings.mode == "score" else self._generate(board, cost)
-        except BackendError as exc:
-            log.warning("%s: %s; playing a random legal move (forfeit)", self.name, exc)
-            move, cost["backend_errors"] = None, 1
+        cost: dict[str, int] = {"tokens_in": 0, "tokens_out": 0, "tokens_run": 0, "illegal": 0, "retries": 0,
+                                "calls": 0}
+        measuring = measures_flops(self.backend)  # thread-local: concurrent players each count their own calls
+        with count_flops() if measuring else nullcontext(MeasuredFlops()) as measured:
+            try:
+                move = self._score(board, cost) if self.settings.mode == "score" else self._generate(board, cost)
+            except BackendError as exc:
+                log.warning("%s: %s; playing a random legal move (forfeit)", self.name, exc)
+                move, cost["backend_errors"] = None, 1
         forfeit = move is None
         if forfeit:
             move = self.rng.choice(list(board.legal_moves))
         tokens_in, tokens_out = cost.get("tokens_in", 0), cost.get("tokens_out", 0)
-        params = self.backend.parameters or 0
-        flops = lm_forward_flops(params, cost.get("tokens_run", 0))
+        if measuring:
+            flops = measured.total
+        else:
+            flops = lm_forward_flops(self.backend.parameters or 0, cost.get("tokens_run", 0))
         dollars = (tokens_in * self.settings.dollars_per_mtok_in + tokens_out * self.settings.dollars_per_mtok_out) / 1e6
         seconds = time.perf_counter() - start
         self.tally.add(moves=1, forfeits=int(forfeit), flops=flops, seconds=seconds, dollars=dollars, **cost)
@@ -145,7 +176,7 @@ class IclPlayer(PlayerBase):
             index = self.rng.choices(range(len(legal)), weights=weights)[0]
         else:
             index = max(range(len(legal)), key=values.__getitem__)
-        cost.update(tokens_in=scores.tokens_in, tokens_out=scores.tokens_out, tokens_run=scores.processed)
+        cost.update(tokens_in=scores.tokens_in, tokens_out=scores.tokens_out, tokens_run=scores.processed, calls=1)
         return legal[index]
 
     def _generate(self, board: chess.Board, cost: dict[str, int]) -> chess.Move | None:
@@ -157,6 +188,7 @@ class IclPlayer(PlayerBase):
                 cost["retries"] += 1
             answer = self.backend.generate(prompt, self.settings.max_answer_tokens, self.settings.temperature,
                                            seed=self.rng.randrange(2**31), choices=choices)
+            cost["calls"] += 1
             cost["tokens_in"] += answer.tokens_in
             cost["tokens_out"] += answer.tokens_out
             cost["tokens_run"] += answer.processed
@@ -170,4 +202,4 @@ class IclPlayer(PlayerBase):
         return None
 
 
-__all__ = ["IclPlayer", "PlaySettings", "Tally"]
+__all__ = ["IclPlayer", "PlaySettings", "Tally", "flops_method", "measures_flops"]
