@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import random
 import socket
 import subprocess
 import sys
@@ -19,6 +20,7 @@ from typing import Any, Iterator
 
 import chess
 import pytest
+from omegaconf import open_dict
 
 from bench.errors import BenchError
 from bench.learners.icl.backends import BackendError
@@ -43,6 +45,14 @@ class Script:
     def __init__(self) -> None:
         self.answers: list[dict[str, Any]] = []
         self.requests: list[dict[str, Any]] = []
+        self.responder: Any = None
+        """body -> answer, used when `answers` is empty."""
+        self.delay = 0.0
+        """Seconds every answer from `responder` or the default takes."""
+        self.lock = threading.Lock()
+        self.in_flight = 0
+        self.peak = 0
+        """Most requests the server was handling at once."""
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -53,10 +63,20 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
         length = int(self.headers.get("Content-Length", 0))
-        self.script.requests.append({"path": self.path, "headers": dict(self.headers),
-                                     "body": json.loads(self.rfile.read(length))})
-        answer = self.script.answers.pop(0) if self.script.answers else ok("e4")
+        body = json.loads(self.rfile.read(length))
+        with self.script.lock:
+            self.script.requests.append({"path": self.path, "headers": dict(self.headers), "body": body})
+            self.script.in_flight += 1
+            self.script.peak = max(self.script.peak, self.script.in_flight)
+            scripted = self.script.answers.pop(0) if self.script.answers else None
+        if scripted is None:
+            answer = self.script.responder(body) if self.script.responder else ok("e4")
+            answer = {**answer, "sleep": self.script.delay}
+        else:
+            answer = scripted
         time.sleep(answer.get("sleep", 0))
+        with self.script.lock:
+            self.script.in_flight -= 1
         if answer.get("raw") is not None:
             payload = answer["raw"]
         else:
@@ -90,9 +110,22 @@ class Sleeps(list):
         self.append(seconds)
 
 
-def backend(url: str, sleeps: Sleeps | None = None, **overrides: Any) -> OpenAIBackend:
-    cfg = llm_cfg(backend="openai", base_url=url, model="m", **{"max_attempts": 4, "backoff_s": 0.01, **overrides})
-    return OpenAIBackend(cfg, sleep=sleeps if sleeps is not None else Sleeps())
+HTTP_FIELDS = ("max_concurrency", "constrain", "tokenizer")
+"""Fields of the HTTP backend that older `LlmConfig` schemas lack (added without the struct check)."""
+
+
+def http_cfg(**overrides: Any) -> Any:
+    extra = {k: overrides.pop(k) for k in HTTP_FIELDS if k in overrides}
+    cfg = llm_cfg(**overrides)
+    with open_dict(cfg):
+        cfg.update(extra)
+    return cfg
+
+
+def backend(url: str, sleeps: Sleeps | None = None, rng: random.Random | None = None,
+            **overrides: Any) -> OpenAIBackend:
+    cfg = http_cfg(backend="openai", base_url=url, model="m", **{"max_attempts": 4, "backoff_s": 0.01, **overrides})
+    return OpenAIBackend(cfg, sleep=sleeps if sleeps is not None else Sleeps(), rng=rng)
 
 
 def free_port() -> int:
@@ -134,12 +167,24 @@ def test_429_honours_retry_after_then_succeeds(server) -> None:
     assert sleeps == [7.0] and be.stats["transport_retries"] == 1
 
 
-def test_5xx_backs_off_exponentially_and_caps_retry_after(server) -> None:
+def test_5xx_backs_off_exponentially_with_jitter_and_caps_retry_after(server) -> None:
     url, script = server
     script.answers = [{"status": 503}, {"status": 500}, {"status": 502, "headers": {"Retry-After": "9999"}}, ok("c4")]
     sleeps = Sleeps()
     assert backend(url, sleeps, backoff_s=0.5, retry_after_max_s=60).generate(PROMPT, 4).text == "c4"
-    assert sleeps == [0.5, 1.0, 60.0]  # 0.5, 1.0 doubled; the server's Retry-After cut to the cap
+    # 0.5 then 1.0 (doubled), each drawn from [half, all] of it; the server's Retry-After cut to the cap, unjittered
+    assert 0.25 <= sleeps[0] <= 0.5 and 0.5 <= sleeps[1] <= 1.0 and sleeps[2] == 60.0
+
+
+def test_jitter_spreads_the_retries_of_requests_that_failed_together(server) -> None:
+    url, script = server
+    waits = []
+    for seed in range(2):
+        script.answers = [{"status": 503}, ok("e4")]
+        sleeps = Sleeps()
+        backend(url, sleeps, rng=random.Random(seed), backoff_s=1.0).generate(PROMPT, 4)
+        waits.append(sleeps[0])
+    assert waits[0] != waits[1] and all(0.5 <= w <= 1.0 for w in waits)
 
 
 def test_retry_after_as_http_date() -> None:
@@ -167,7 +212,8 @@ def test_connection_refused_gives_up_after_max_attempts() -> None:
     be = backend(f"http://127.0.0.1:{free_port()}/v1", sleeps, max_attempts=3, backoff_s=1.0)
     with pytest.raises(BackendError, match="after 3 tries"):
         be.generate(PROMPT, 4)
-    assert sleeps == [1.0, 2.0] and be.stats["failed_requests"] == 1
+    assert len(sleeps) == 2 and 0.5 <= sleeps[0] <= 1.0 and 1.0 <= sleeps[1] <= 2.0
+    assert be.stats["failed_requests"] == 1
 
 
 def test_client_errors_are_not_retried_and_auth_errors_stop_the_run(server, monkeypatch, caplog) -> None:
@@ -190,6 +236,8 @@ def test_missing_key_variable_names_the_variable_only(monkeypatch) -> None:
         backend("http://127.0.0.1:1/v1", api_key_env="BENCH_TEST_KEY")
     with pytest.raises(BenchError, match="base_url"):
         OpenAIBackend(llm_cfg(backend="openai"))
+    with pytest.raises(BenchError, match="llm.constrain"):
+        backend("http://127.0.0.1:1/v1", constrain="regex")
 
 
 def test_empty_and_garbage_answers_become_retries_then_a_forfeit_and_play_goes_on(server) -> None:
@@ -211,6 +259,91 @@ def test_empty_and_garbage_answers_become_retries_then_a_forfeit_and_play_goes_o
     assert not third.forfeit and board.san(third.move) == legal
     snap = tally.snapshot()
     assert (snap["moves"], snap["forfeits"], snap["backend_errors"], snap["illegal"]) == (3, 2, 1, 3)
+
+
+def test_requests_run_concurrently_up_to_max_concurrency(server) -> None:
+    url, script = server
+    script.delay = 0.3
+    timings = {}
+    for limit in (1, 4):
+        be = backend(url, max_concurrency=limit)
+        script.peak = 0
+        start = time.perf_counter()
+        threads = [threading.Thread(target=be.generate, args=(PROMPT, 4)) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        timings[limit] = time.perf_counter() - start
+        assert script.peak == limit  # no global lock: exactly `max_concurrency` requests in flight
+        be.close()
+    assert timings[1] >= 4 * 0.3 and timings[4] < 2 * 0.3
+
+
+def echo_logprobs(prompt_text: str, likelihood: dict[str, float]) -> Any:
+    """A server answering /completions with echo + logprobs, one token per character: the answer's characters
+    (what follows `prompt_text`) get `likelihood[answer]` each (-5 for others), the prompt's -0.5."""
+
+    def respond(body: dict[str, Any]) -> dict[str, Any]:
+        text = body["prompt"]
+        assert body["echo"] is True and body["logprobs"] >= 0 and body["max_tokens"] >= 1
+        assert text.startswith(prompt_text)
+        answer = text[len(prompt_text):]
+        per_char = likelihood.get(answer, -5.0)
+        values = [None] + [-0.5] * (len(prompt_text) - 1) + [per_char] * len(answer) + [-0.1]  # + a generated one
+        return {"status": 200, "body": {"choices": [{"text": text + "x", "finish_reason": "length", "logprobs": {
+            "tokens": list(text) + ["x"], "token_logprobs": values, "text_offset": list(range(len(text) + 1))}}]}}
+
+    return respond
+
+
+def test_score_mode_sums_the_answer_tokens_of_the_servers_prompt_logprobs(server) -> None:
+    url, script = server
+    be = backend(url, endpoint="completions", max_concurrency=3)
+    prompt = Prompt("You play chess.", "", "Your move:")
+    text, end = be.score_text(prompt, end=True)
+    assert text == "You play chess.\n\nYour move: " and end == ""  # no tokenizer: plain text, no end marker
+    script.responder = echo_logprobs(text, {"Nf3": -0.1, "e4": -1.0})
+    scores = be.score(prompt, ["e4", "Nf3", "a3"])
+    assert scores.lengths == [2, 3, 2]
+    assert scores.logprobs == pytest.approx([-2.0, -0.3, -10.0])
+    assert scores.tokens_in == len(text)  # one token per character
+    assert all(r["path"] == "/v1/completions" for r in script.requests) and script.peak <= 3
+
+
+def test_score_mode_plays_through_the_player(server) -> None:
+    url, script = server
+    builder = PromptBuilder(templates())
+    board = chess.Board()
+    be = backend(url, endpoint="completions")
+    script.responder = echo_logprobs(be.score_text(builder.prompt("", board), end=True)[0],
+                                     {builder.answer("Nf3"): -0.01})
+    player = IclPlayer("icl", be, builder, "", PlaySettings(mode="score"), Tally())
+    result = player.play(board)
+    assert board.san(result.move) == "Nf3" and not result.forfeit and result.tokens_in > 0
+    assert len(script.requests) == 20  # one request per legal move
+
+
+def test_a_server_without_prompt_logprobs_is_one_clear_line(server) -> None:
+    url, script = server
+    script.answers = [ok("e4")]  # a completion without logprobs: echo was ignored
+    with pytest.raises(BenchError, match="no prompt log-probabilities") as info:
+        backend(url, endpoint="completions").score(PROMPT, ["e4"])
+    assert "learner.mode=generate" in str(info.value) and "\n" not in str(info.value)
+    script.answers = [{"status": 400, "body": {"error": "echo is not supported"}}]
+    with pytest.raises(BenchError, match="no prompt log-probabilities"):
+        backend(url, endpoint="completions").score(PROMPT, ["e4"])
+
+
+def test_answers_can_be_constrained_to_the_legal_moves(server) -> None:
+    url, script = server
+    backend(url, constrain="choice").generate(PROMPT, 4, choices=["e4", "d4"])
+    backend(url, constrain="grammar", endpoint="completions").generate(PROMPT, 4, choices=["e4", "d4"])
+    backend(url).generate(PROMPT, 4, choices=["e4", "d4"])
+    choice, grammar, plain = (r["body"] for r in script.requests)
+    assert choice["structured_outputs"] == {"choice": ["e4", "d4"]} and choice["guided_choice"] == ["e4", "d4"]
+    assert '"e4" | "d4"' in grammar["grammar"] and "structured_outputs" not in grammar
+    assert not {"grammar", "structured_outputs", "guided_choice"} & set(plain)
 
 
 @pytest.mark.slow

@@ -1,11 +1,30 @@
 """The OpenAI-compatible HTTP backend (`llm=openai`): vLLM, llama.cpp's server, Ollama, `transformers serve`,
 hosted APIs. Standard library only (urllib), so it adds no dependency.
 
-Faults are retried a bounded number of times with exponential backoff: connection refused or reset, timeouts,
-HTTP 429 and 5xx (a server's `Retry-After`, in seconds or as an HTTP date, is honoured up to a cap), and answers
-that are not the JSON the API promises (truncated bodies). After the last try a `BackendError` makes the player
-forfeit that move; the game goes on. 401/403/404 are configuration errors and stop the run with one clear line.
-The API key is read from the environment variable named in `llm.api_key_env` and only ever sent as a header.
+Requests run concurrently: up to `llm.max_concurrency` in flight at once (concurrent evaluation games, and the
+candidates of one scored move), so a batching server (vLLM, llama.cpp with several slots) is kept busy. There is
+no global lock.
+
+Score mode (`learner.mode=score`, the default) works through `/completions` on servers that return prompt
+log-probabilities (`echo` with `logprobs`, as vLLM and llama-cpp-python's server do; OpenAI's own API no longer
+does): each candidate move is sent as prompt + answer, and the log-probabilities of the answer's tokens are summed.
+Support is detected on the first scored move; a server without it stops the run with one line saying so. The
+prompt is rendered with the model's chat template when `llm.tokenizer` names a local tokenizer (a Hugging Face
+folder, or `smollm2`), so the scores are the ones the embedded backend computes; otherwise it is flattened to
+plain text as for `llm.endpoint=completions`.
+
+Generate mode can constrain answers to the legal moves where the server offers it (`llm.constrain`): `choice`
+sends vLLM's `structured_outputs: {choice: [...]}` (and the older `guided_choice`), `grammar` sends a GBNF
+grammar (llama.cpp's server, llama-cpp-python's server).
+
+Faults are retried a bounded number of times with exponential backoff and jitter (the wait is drawn uniformly
+between half and all of `backoff_s x 2^attempt`, capped at `backoff_max_s`: "equal jitter", AWS Architecture Blog,
+"Exponential Backoff And Jitter", 2015), so concurrent requests that failed together do not retry together:
+connection refused or reset, timeouts, HTTP 429 and 5xx (a server's `Retry-After`, in seconds or as an HTTP date,
+is honoured as given, up to a cap), and answers that are not the JSON the API promises (truncated bodies). After
+the last try a `BackendError` makes the player forfeit that move; the game goes on. 401/403/404 are configuration
+errors and stop the run with one clear line. The API key is read from the environment variable named in
+`llm.api_key_env` and only ever sent as a header.
 """
 
 from __future__ import annotations
@@ -15,8 +34,10 @@ import json
 import logging
 import math
 import os
+import random
 import socket
 import threading
+from concurrent.futures import ThreadPoolExecutor
 import time
 import urllib.error
 import urllib.request
@@ -28,6 +49,10 @@ from bench.learners.icl.prompts import Prompt
 
 log = logging.getLogger("bench.icl")
 
+CONSTRAINTS = ("none", "choice", "grammar")
+NO_PROMPT_LOGPROBS = ("{url}: this server returns no prompt log-probabilities on /completions (echo with logprobs), "
+                      "so it cannot score moves; use learner.mode=generate, or a server that returns them (vLLM, "
+                      "llama-cpp-python's server started with --logits_all true)")
 RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
 FATAL_STATUS = {401: "the API key was refused", 403: "access is forbidden", 404: "no such endpoint or model"}
 
@@ -55,16 +80,31 @@ def completion_text(prompt: Prompt) -> str:
     return "\n\n".join(parts) + " "
 
 
+def option(cfg: Any, name: str, default: Any) -> Any:
+    """`cfg.name`, or `default` for a config without that field."""
+    value = cfg.get(name, default) if hasattr(cfg, "get") else getattr(cfg, name, default)
+    return default if value is None else value
+
+
+def equal_jitter(backoff: float, rng: random.Random) -> float:
+    """A wait drawn uniformly from [backoff / 2, backoff] (equal jitter)."""
+    return backoff / 2 + rng.random() * backoff / 2
+
+
 class OpenAIBackend:
-    """Talks to `llm.base_url`; thread-safe (one request at a time keeps a local server and the logs orderly)."""
+    """Talks to `llm.base_url`; thread-safe, with up to `llm.max_concurrency` requests in flight."""
 
-    can_score = False
+    can_score = True
+    """Decided by the server: checked on the first scored move (see the module docstring)."""
 
-    def __init__(self, cfg: Any, sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(self, cfg: Any, sleep: Callable[[float], None] = time.sleep, rng: random.Random | None = None) -> None:
         if not cfg.base_url:
             raise BenchError("llm=openai needs llm.base_url, e.g. llm.base_url=http://127.0.0.1:8000/v1")
         if str(cfg.endpoint) not in ("chat", "completions"):
             raise BenchError(f"llm.endpoint={cfg.endpoint!r}; choose chat or completions")
+        self.constrain = str(option(cfg, "constrain", "none"))
+        if self.constrain not in CONSTRAINTS:
+            raise BenchError(f"llm.constrain={self.constrain!r}; choose one of {', '.join(CONSTRAINTS)}")
         self.cfg = cfg
         self.base_url = str(cfg.base_url).rstrip("/")
         self.model = str(cfg.model)
@@ -73,8 +113,16 @@ class OpenAIBackend:
         self.context_window = int(cfg.context_window or 8192)
         self._key = self._api_key(cfg.api_key_env)
         self.sleep = sleep
-        self.lock = threading.Lock()
+        self.rng = rng or random.Random()
+        self.max_concurrency = max(1, int(option(cfg, "max_concurrency", 8)))
+        self.slots = threading.BoundedSemaphore(self.max_concurrency)
+        """Requests in flight at once, over every thread using this backend."""
+        self._pool = ThreadPoolExecutor(max_workers=self.max_concurrency, thread_name_prefix="llm-http")
+        self._stats_lock = threading.Lock()
         self.stats = {"requests": 0, "transport_retries": 0, "failed_requests": 0}
+        self._scoring_checked = False
+        self._tokenizer: Any = None
+        self._tokenizer_name = option(cfg, "tokenizer", None)
 
     @staticmethod
     def _api_key(env: str | None) -> str | None:
@@ -86,10 +134,45 @@ class OpenAIBackend:
                              "never written to the config)")
         return key
 
+    def _count(self, key: str) -> None:
+        with self._stats_lock:
+            self.stats[key] += 1
+
+    # -- text ---------------------------------------------------------------------------------------------------
+    def tokenizer(self) -> Any:
+        """The local tokenizer named by `llm.tokenizer` (loaded once), or None."""
+        if self._tokenizer is None and self._tokenizer_name:
+            from bench.learners.icl.embedded import prepare_model
+
+            os.environ.setdefault("HF_HUB_OFFLINE", "1")
+            from transformers import AutoTokenizer
+
+            folder = prepare_model(str(self._tokenizer_name), option(self.cfg, "cache_dir", None))
+            self._tokenizer = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
+        return self._tokenizer
+
     def count_tokens(self, text: str) -> int:
-        """An estimate (no tokenizer over HTTP): characters / llm.chars_per_token, rounded up."""
+        """With `llm.tokenizer`, exact; otherwise an estimate: characters / llm.chars_per_token, rounded up."""
+        tok = self.tokenizer()
+        if tok is not None:
+            return len(tok(text, add_special_tokens=False).input_ids)
         return math.ceil(len(text) / float(self.cfg.chars_per_token))
 
+    def score_text(self, prompt: Prompt, end: bool) -> tuple[str, str]:
+        """(prompt text, text after each answer) for scoring: the chat template's rendering and end-of-turn marker
+        when a tokenizer is configured, else the plain-text flattening and nothing."""
+        tok = self.tokenizer()
+        if tok is None or not getattr(tok, "chat_template", None):
+            return completion_text(prompt), ""
+        text = tok.apply_chat_template(prompt.messages(), tokenize=False, add_generation_prompt=True)
+        marker = "\u27e6A\u27e7"
+        turn = tok.apply_chat_template([{"role": "user", "content": "x"}, {"role": "assistant", "content": marker}],
+                                       tokenize=False)
+        after = turn.split(marker, 1)[1] if marker in turn else ""
+        ids = tok(after, add_special_tokens=False).input_ids
+        return text, (tok.decode(ids[:1]) if end and ids else "")
+
+    # -- generate -----------------------------------------------------------------------------------------------
     def generate(self, prompt: Prompt, max_tokens: int, temperature: float = 0.0, seed: int = 0,
                  choices: list[str] | None = None) -> Completion:
         body: dict[str, Any] = {"model": self.model, "max_tokens": int(max_tokens), "temperature": float(temperature)}
@@ -102,9 +185,15 @@ class OpenAIBackend:
             body["prompt"] = completion_text(prompt)
             body["stop"] = ["\n"]
             path = "/completions"
+        if choices and self.constrain == "choice":
+            body["structured_outputs"] = {"choice": list(choices)}
+            body["guided_choice"] = list(choices)
+        elif choices and self.constrain == "grammar":
+            from bench.learners.icl.llamacpp import moves_grammar
+
+            body["grammar"] = moves_grammar(list(choices))
         body.update(dict(self.cfg.request_extra or {}))
-        with self.lock:
-            data = self._post(path, body)
+        data = self._post(path, body)
         try:
             choice = data["choices"][0]
             text = choice["message"]["content"] if self.cfg.endpoint == "chat" else choice["text"]
@@ -118,11 +207,54 @@ class OpenAIBackend:
         finish = "length" if choice.get("finish_reason") == "length" else "stop"
         return Completion(text, tokens_in, tokens_out, processed=tokens_in + tokens_out, finish=finish)
 
+    # -- score --------------------------------------------------------------------------------------------------
     def score(self, prompt: Prompt, candidates: list[str], end: bool = True) -> Scores:
-        raise BenchError("llm=openai cannot score moves (no logits over this API); use learner.mode=generate")
+        """Log-likelihood of each candidate after `prompt`, from the server's prompt log-probabilities: one
+        `/completions` request per candidate (prompt + candidate, echo, logprobs), up to `max_concurrency` at once;
+        the server's prefix cache makes the shared prompt cheap."""
+        if not candidates:
+            raise ValueError("no candidates to score")
+        text, suffix = self.score_text(prompt, end)
+        futures = [self._pool.submit(self._score_one, text, candidate + suffix) for candidate in candidates]
+        results = [f.result() for f in futures]
+        prompt_tokens = results[0][2]
+        return Scores([r[0] for r in results], [r[1] for r in results], tokens_in=prompt_tokens,
+                      tokens_out=sum(r[1] for r in results), processed=prompt_tokens + sum(r[1] for r in results))
 
+    def _score_one(self, text: str, answer: str) -> tuple[float, int, int]:
+        """(sum of the answer's token log-probabilities, its token count, prompt tokens) for one candidate."""
+        full = text + answer
+        body: dict[str, Any] = {"model": self.model, "prompt": full, "max_tokens": 1, "temperature": 0.0,
+                                "echo": True, "logprobs": 1}
+        body.update(dict(self.cfg.request_extra or {}))
+        url = self.base_url + "/completions"
+        try:
+            data = self._post("/completions", body)
+        except BackendError as exc:
+            if not self._scoring_checked and "HTTP 4" in str(exc):  # a 400/422 for echo/logprobs: no support
+                raise BenchError(NO_PROMPT_LOGPROBS.format(url=url) + f" ({exc})") from None
+            raise
+        try:
+            logprobs = data["choices"][0]["logprobs"]
+            tokens, values, offsets = logprobs["tokens"], logprobs["token_logprobs"], logprobs["text_offset"]
+            if len(offsets) != len(values) or not offsets or (offsets[-1] < len(text) and len(values) <= 1):
+                raise ValueError("no per-token log-probabilities of the prompt")
+        except (KeyError, IndexError, TypeError, ValueError) as exc:
+            if not self._scoring_checked:
+                raise BenchError(NO_PROMPT_LOGPROBS.format(url=url)) from None
+            raise BackendError(f"{url}: an answer without prompt log-probabilities ({exc!r})") from exc
+        self._scoring_checked = True
+        # the answer's tokens: those starting inside it; the one token generated after the echo is left out
+        picked = [v for off, v in zip(offsets, values) if len(text) <= off < len(full)]
+        if not picked or any(v is None for v in picked):
+            raise BackendError(f"{url}: no log-probabilities for the answer {answer!r}")
+        prompt_tokens = sum(1 for off in offsets if off < len(text))
+        return float(sum(picked)), len(picked), prompt_tokens
+
+    # -- transport ----------------------------------------------------------------------------------------------
     def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
-        """POST with bounded retries; returns the decoded JSON or raises BackendError / BenchError."""
+        """POST with bounded retries; returns the decoded JSON or raises BackendError / BenchError. Waits for one
+        of the `max_concurrency` slots, and gives it up while sleeping between retries."""
         url = self.base_url + path
         payload = json.dumps(body).encode()
         headers = {"Content-Type": "application/json", "Accept": "application/json"}
@@ -131,12 +263,13 @@ class OpenAIBackend:
         attempts = max(1, int(self.cfg.max_attempts))
         problem = ""
         for attempt in range(attempts):
-            self.stats["requests"] += 1
+            self._count("requests")
             wait: float | None = None
             try:
                 request = urllib.request.Request(url, data=payload, headers=headers, method="POST")
-                with urllib.request.urlopen(request, timeout=float(self.cfg.timeout_s)) as response:
-                    raw = response.read()
+                with self.slots:
+                    with urllib.request.urlopen(request, timeout=float(self.cfg.timeout_s)) as response:
+                        raw = response.read()
                 try:
                     return json.loads(raw)
                 except (json.JSONDecodeError, UnicodeDecodeError):
@@ -146,7 +279,7 @@ class OpenAIBackend:
                     raise BenchError(f"{url}: HTTP {exc.code}, {FATAL_STATUS[exc.code]}; check llm.base_url, "
                                      f"llm.model and the key in ${self.cfg.api_key_env}") from None
                 if exc.code not in RETRY_STATUS:
-                    self.stats["failed_requests"] += 1
+                    self._count("failed_requests")
                     raise BackendError(f"{url}: HTTP {exc.code} {exc.reason}") from None
                 problem = f"HTTP {exc.code} {exc.reason}"
                 wait = retry_after_seconds(exc.headers.get("Retry-After") if exc.headers else None)
@@ -155,15 +288,16 @@ class OpenAIBackend:
                 problem = f"{type(reason).__name__}: {reason}"
             if attempt + 1 < attempts:
                 backoff = min(float(self.cfg.backoff_max_s), float(self.cfg.backoff_s) * 2**attempt)
-                delay = min(float(self.cfg.retry_after_max_s), wait) if wait is not None else backoff
-                log.warning("%s: %s; retry %d/%d in %.1f s", url, problem, attempt + 1, attempts - 1, delay)
-                self.stats["transport_retries"] += 1
+                delay = min(float(self.cfg.retry_after_max_s), wait) if wait is not None else equal_jitter(backoff,
+                                                                                                           self.rng)
+                log.warning("%s: %s; retry %d/%d in %.2f s", url, problem, attempt + 1, attempts - 1, delay)
+                self._count("transport_retries")
                 self.sleep(delay)
-        self.stats["failed_requests"] += 1
+        self._count("failed_requests")
         raise BackendError(f"{url}: {problem} after {attempts} tries")
 
     def close(self) -> None:
-        pass
+        self._pool.shutdown(wait=False, cancel_futures=True)
 
 
-__all__ = ["OpenAIBackend", "completion_text", "retry_after_seconds"]
+__all__ = ["OpenAIBackend", "completion_text", "equal_jitter", "retry_after_seconds"]
