@@ -20,7 +20,8 @@ class GeneratorConfig:
     source: str = "start"
     """Start positions: start | openings | random_play | rollouts | ladder_games | endgame | mate_in_one | file."""
     verifier: str = "result"
-    """How a rollout is scored: result (game result, adjudicated at the horizon) | mate | material | eval."""
+    """How a rollout is scored: game (played to the end, draws fail) | result (game result, adjudicated at the
+    horizon) | mate | material | eval."""
     horizon: int = 20
     """Learner moves per rollout (the opponent replies after each; a game over ends it earlier)."""
     opponent: str = "random"
@@ -51,6 +52,10 @@ class GeneratorConfig:
     """result verifier: Stockfish nodes for the evaluation at the horizon."""
     eval_nodes: int = 200
     """eval verifier: Stockfish nodes for the evaluation of the position after the learner's last move."""
+    draw_reward: float = 0.0
+    """game verifier: reward of a draw of any kind, the horizon (the rollout's ply cap) included."""
+    length_penalty: float = 0.2
+    """game verifier: a win scores 1 - length_penalty * learner moves / horizon (quicker mates score more)."""
 
 
 @dataclass
@@ -85,6 +90,11 @@ class PolicyConfig:
     """Residual blocks of the shared PolicyValueNet tower."""
     channels: int = 32
     """Channels of the tower."""
+    policy_head: str = "conv"
+    """conv | attention: a move's logit from its from-square query and to-square key (bench/network.py), so the
+    head sees what stands on the target square (a capture, a square next to the enemy king)."""
+    policy_dim: int = 16
+    """Query/key width of the attention policy head."""
     init: Optional[str] = None
     """Warm start: a checkpoint (torch.save'd state dict of a PolicyValueNet, e.g. an mcts network); None = random."""
     eval_temperature: float = 0.0
@@ -123,6 +133,8 @@ class GrpoConfig:
     loss_agg: str = "token"
     """`sequence`: mean over a rollout's moves, then over rollouts (GRPO); `token`: mean over all moves (DAPO)."""
     max_grad_norm: float = 1.0
+    train_moves: int = 0
+    """Train on at most this many moves of each rollout, drawn at random (0: all); bounds the cost of long games."""
 
 
 @dataclass

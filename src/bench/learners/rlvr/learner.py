@@ -79,7 +79,8 @@ class RlvrLearner:
         self.generator = torch.Generator().manual_seed(seed)
         torch.manual_seed(seed)
         pc, g = cfg.policy, cfg.grpo
-        self.net = PolicyValueNet(int(pc.blocks), int(pc.channels), value_head="scalar").to(self.device)
+        self.net = PolicyValueNet(int(pc.blocks), int(pc.channels), value_head="scalar", policy_head=str(pc.policy_head),
+                                  policy_dim=int(pc.policy_dim)).to(self.device)
         if pc.init:
             load_warm_start(self.net, str(pc.init))
         # BatchNorm stays in inference mode: sampling and training must see the same policy for the ratio.
@@ -175,7 +176,7 @@ class RlvrLearner:
         advantages = group_advantages(torch.from_numpy(batch.rewards), scale=bool(g.scale_rewards)).flatten()
         per_move = advantages[torch.from_numpy(batch.rollout_index)]
         # groups whose rewards are all equal carry no signal (advantage 0): skip their moves (DAPO's dynamic sampling)
-        keep = np.flatnonzero(per_move.abs().numpy() > 0)
+        keep = self._subsample(np.flatnonzero(per_move.abs().numpy() > 0), batch.rollout_index, int(g.train_moves))
         stats = {"loss": 0.0, "surrogate": 0.0, "kl": 0.0, "entropy": 0.0, "clip_fraction": 0.0,
                  "informative_moves": float(len(keep))}
         if len(keep) == 0:
@@ -234,6 +235,18 @@ class RlvrLearner:
         for key in ("loss", "surrogate", "kl", "entropy", "clip_fraction"):
             stats[key] /= max(1, updates)
         return train_flops, ref_flops, stats
+
+    def _subsample(self, keep: np.ndarray, owner: np.ndarray, cap: int) -> np.ndarray:
+        """At most `cap` moves of each rollout, drawn at random (all when cap <= 0): a game to the end carries one
+        reward over a hundred moves, and a random share of them gives the same direction at a fraction of the cost."""
+        if cap <= 0 or len(keep) == 0:
+            return keep
+        perm = keep[torch.randperm(len(keep), generator=self.generator).numpy()]
+        owners = owner[perm]
+        order = np.argsort(owners, kind="stable")
+        ranked = owners[order]
+        rank = np.arange(len(order)) - np.searchsorted(ranked, ranked, side="left")
+        return np.sort(perm[order[rank < cap]])
 
     # -- players and records ------------------------------------------------------------------------------
     def flops_per_position(self) -> float:

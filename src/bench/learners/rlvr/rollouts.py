@@ -160,14 +160,15 @@ class _Rollout:
         return self.seen[key] - 1
 
     def over(self, repeated: int, learner_to_move: bool) -> bool:
-        """The game is over by the rules (as `board.outcome(claim_draw=False)`), generating legal moves once."""
+        """The game is over by the evaluation's rules (`games._rules_outcome`: threefold repetition and fifty moves
+        draw at once), generating legal moves once."""
         board = self.board
         if learner_to_move:
             self.legal = legal_moves_and_indices(board)
             no_moves = not self.legal[0]
         else:
             no_moves = not any(board.generate_legal_moves())
-        return no_moves or repeated >= 4 or board.halfmove_clock >= 150 or board.is_insufficient_material()
+        return no_moves or repeated >= 2 or board.halfmove_clock >= 100 or board.is_insufficient_material()
 
 
 def sample_legal(

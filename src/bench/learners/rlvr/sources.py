@@ -37,6 +37,59 @@ def mating_moves(board: chess.Board) -> list[chess.Move]:
     return out
 
 
+class SearchBudget(Exception):
+    """Raised by `forced_mate` when its node budget is spent before a proof or refutation."""
+
+
+def forced_mate(board: chess.Board, n: int, max_nodes: int = 200_000, first: chess.Move | None = None) -> chess.Move | None:
+    """A move of the side to move that forces checkmate within `n` of its moves against every defence, by the rules
+    alone (an AND-OR search: checks first, then captures, `first` before all); None when there is none.
+
+    Raises `SearchBudget` after `max_nodes` positions, so a caller never waits on a wide position.
+    """
+    nodes = [0]
+
+    def attack(depth: int) -> chess.Move | None:
+        moves = list(board.legal_moves)
+        checks = [m for m in moves if board.gives_check(m)]
+        if depth == 1:
+            ordered = checks  # only a check can mate at once
+        else:
+            rest = [m for m in moves if m not in checks]
+            ordered = checks + sorted(rest, key=lambda m: not board.is_capture(m))
+        if first is not None and depth == n and first in ordered:
+            ordered = [first] + [m for m in ordered if m != first]
+        for move in ordered:
+            nodes[0] += 1
+            if nodes[0] > max_nodes:
+                raise SearchBudget(f"forced_mate: more than {max_nodes} positions")
+            board.push(move)
+            try:
+                if board.is_checkmate():
+                    return move
+                if depth > 1 and not board.is_game_over(claim_draw=False) and board.halfmove_clock < 100 \
+                        and defended(depth - 1):
+                    return move
+            finally:
+                board.pop()
+        return None
+
+    def defended(depth: int) -> bool:
+        """Every reply of the defender still loses to a mate within `depth` moves."""
+        for reply in list(board.legal_moves):
+            board.push(reply)
+            try:
+                if attack(depth) is None:
+                    return False
+            finally:
+                board.pop()
+        return True
+
+    if n < 1:
+        return None
+    return attack(n)
+
+
 def random_play(rng: random.Random, plies: int) -> chess.Board:
     """The position after up to `plies` uniformly random legal moves from the start (earlier if the game ends)."""
     board = chess.Board()

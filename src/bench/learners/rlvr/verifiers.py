@@ -8,6 +8,14 @@
   evaluation gain: within a group the start's evaluation is a common baseline that the advantages remove).
 - `result`: the game result from the learner's side (win 1, draw 1/2, loss 0); a rollout that reaches its
   horizon unfinished is adjudicated by Stockfish, like the harness does, or scored by win probability.
+- `game`: the game played to the end under the evaluation's rules (rule set `mate`): a checkmate by the learner
+  scores 1 less `length_penalty` x (its moves / horizon), so a quicker mate scores more; every draw (stalemate,
+  threefold repetition, fifty moves, insufficient material, and the horizon, which is the rollout's ply cap)
+  scores `draw_reward` (0 by default: against a weak opponent a draw is a failure to convert); a loss scores 0.
+  Rules only, no engine call.
+
+Every rollout ends where the evaluation's rules end a game (`games.py`): checkmate, stalemate, insufficient
+material, and, drawn at once, the third occurrence of a position or fifty moves without a capture or pawn move.
 
 Every engine evaluation used for a reward is counted as one verifier call. Each one starts a new game in the
 engine (`ucinewgame`: an empty hash and search history, about 3 ms), so a position's score depends on the position
@@ -53,13 +61,16 @@ def win_probability(cp: float) -> float:
 
 
 def game_result(board: chess.Board, learner: chess.Color) -> float | None:
-    """1, 1/2 or 0 for the learner when the game is over by the rules (no claims), else None."""
+    """1, 1/2 or 0 for the learner when the game is over by the evaluation's rules, else None: as
+    `games._rules_outcome`, threefold repetition (within the rollout's moves) and fifty moves draw at once."""
     outcome = board.outcome(claim_draw=False)
-    if outcome is None:
-        return None
-    if outcome.winner is None:
+    if outcome is not None:
+        if outcome.winner is None:
+            return 0.5
+        return 1.0 if outcome.winner == learner else 0.0
+    if board.halfmove_clock >= 100 or board.is_repetition(3):
         return 0.5
-    return 1.0 if outcome.winner == learner else 0.0
+    return None
 
 
 class EnginePool:
@@ -182,6 +193,8 @@ class Verifiers:
             if kind == "mate":
                 mated = it.end.is_checkmate() and it.end.turn != it.learner
                 rewards[i] = 1.0 if mated and it.learner_moves <= it.params.mate_in else 0.0
+            elif kind == "game":
+                rewards[i] = self._game(it)
             elif kind == "result":
                 result = game_result(it.end, it.learner)
                 if result is not None:
@@ -230,6 +243,17 @@ class Verifiers:
                 confirmed = cp_learner - 100.0 * before >= it.params.confirm_fraction * 100.0 * gain
                 rewards[i] = self._scaled(gain, it) if confirmed else 0.0
         return [float(r) for r in rewards], len(unique)
+
+    @staticmethod
+    def _game(it: Finished) -> float:
+        """The `game` verifier: a mate by the learner scores 1 - length_penalty * moves / horizon; any draw
+        (the horizon included) `draw_reward`; a loss 0."""
+        result = game_result(it.end, it.learner)
+        if result == 1.0:
+            return 1.0 - float(it.params.length_penalty) * it.learner_moves / max(1, it.task.horizon)
+        if result == 0.0:
+            return 0.0
+        return float(it.params.draw_reward)
 
     @staticmethod
     def _scaled(gain: float, it: Finished) -> float:
