@@ -374,6 +374,8 @@ def _flop_mode() -> Any:
             aten._scaled_dot_product_flash_attention_for_cpu_backward: _sdpa_backward,
         }
 
+        atomic: set[Any] = {torch.ops.prim.device.default}  # operations without a decomposition, learned as seen
+
         class FlopMode(TorchDispatchMode):
             def __init__(self) -> None:
                 super().__init__()
@@ -382,14 +384,17 @@ def _flop_mode() -> Any:
             def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
                 kwargs = kwargs or {}
                 formula = formulas.get(func._overloadpacket)
-                if formula is None and func is not torch.ops.prim.device.default:
+                if formula is None:
+                    if func in atomic:
+                        return func(*args, **kwargs)
                     with self:  # as FlopCounterMode: count the operations a composite operation is made of
                         out = func.decompose(*args, **kwargs)
                     if out is not NotImplemented:
                         return out
+                    atomic.add(func)
+                    return func(*args, **kwargs)
                 out = func(*args, **kwargs)
-                if formula is not None:
-                    self.flops += int(formula(*args, **kwargs, out_val=out))
+                self.flops += int(formula(*args, **kwargs, out_val=out))
                 return out
 
         _MODE = FlopMode
