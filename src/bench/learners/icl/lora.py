@@ -14,7 +14,8 @@ history block), with the move's text (plus the end-of-turn token when `score_end
 The adapter is the per-run state the seed describes: one per learner (each learner loads its own model), saved in
 `state_dict` as its tensors only, and counted in parameters and bytes. Every token's forward pass reads the whole
 adapter, so its bytes are the state read per token (beside the key/value bytes a history in context costs).
-Training FLOPs are measured with FlopCounterMode once per padded batch shape (compute.FlopCounter).
+Training FLOPs are measured once per padded batch shape (compute.FlopCounter: FlopCounterMode's formulas, forward and
+backward, with the attention that torch's own counter misses on the CPU).
 While the adapter trains no forward pass runs (`backend.exclusive()`); afterwards the backend's prefix cache is
 dropped, since keys and values computed with the old adapter are stale (`backend.weights_changed()`).
 """
