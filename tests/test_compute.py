@@ -229,3 +229,26 @@ def test_cpu_seconds_include_ray_actors() -> None:
         assert meter.cpu_s >= 2.0 > time.process_time() - own
     finally:
         ray.shutdown()
+
+
+def test_count_flops_sees_only_its_own_thread() -> None:
+    """Concurrent evaluation players each measure their own model calls."""
+    import threading
+
+    totals: dict[int, float] = {}
+    start = threading.Barrier(2)
+
+    def work(n: int) -> None:
+        a = torch.randn(n, n)
+        start.wait()
+        with count_flops() as measured:
+            for _ in range(20):
+                a @ a
+        totals[n] = measured.total
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in (16, 32)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert totals == {16: 20 * 2 * 16**3, 32: 20 * 2 * 32**3}
