@@ -73,10 +73,29 @@ RLVR_ROLLOUTS = [0, 100, 1000, 10000]
 RLVR_ELOS = {0: [-600, -500, -380, -150], 1: [-600, -550, -420, -180]}
 ICL_GAMES = [0, 2, 4, 8]
 ICL_ELOS = {"context": [-600, -560, -520, -500], "lora": [-600, -550, -500, -480]}
+MCTS_PER_GAME = {"samples.positions": 40, "samples.forward_passes": 640, "compute.train_flops": 5e8,
+                 "compute.infer_flops": 5e8, "compute.engine_flops": 0.0}
+"""Issue 14's counters per mcts self-play game: 40 positions searched with 16 simulations each, no engine."""
+RLVR_PER_ROLLOUT = {"samples.positions": 5, "samples.forward_passes": 3, "compute.train_flops": 1e8,
+                    "compute.infer_flops": 1e7, "compute.engine_flops": 2e6}
+"""Per rlvr rollout: 5 positions, 3 forward passes, and Stockfish work for its engine-judged rewards."""
+KNOWLEDGE = {"mcts": ["material adjudication"], "rlvr": ["engine-judged rewards"]}
 
 
-def make_tree(root: Path, hostile: bool = False) -> Path:
-    """random (floor -600), mcts (2 seeds at 64 simulations, 1 at 16), rlvr (2 seeds), icl (context, lora)."""
+def counters(per: dict[str, float], n: float) -> tuple[dict[str, float], dict[str, float]]:
+    """The compute and samples blocks of `n` episodes at `per` per episode."""
+    compute = {k.split(".")[1]: v * n for k, v in per.items() if k.startswith("compute.")}
+    samples = {k.split(".")[1]: v * n for k, v in per.items() if k.startswith("samples.")}
+    samples["episodes"] = n
+    return compute, samples
+
+
+def make_tree(root: Path, hostile: bool = False, issue14: bool = True) -> Path:
+    """random (floor -600), mcts (2 seeds at 64 simulations, 1 at 16), rlvr (2 seeds), icl (context, lora).
+
+    `issue14`: mcts and rlvr records carry issue 14's counters (MCTS_PER_GAME, RLVR_PER_ROLLOUT) and their outside
+    knowledge, from evaluation 0 (at 0) on; False: the records before it (games, 80 positions a game, FLOPs,
+    `samples: {}` at evaluation 0, no forward passes, engine FLOPs or outside knowledge)."""
     sweep = root / "multirun" / "2026-01-01_00-00-00"
     n = 0
     for seed in (0, 1):
@@ -84,14 +103,29 @@ def make_tree(root: Path, hostile: bool = False) -> Path:
         write_run(sweep / f"{n}_random_seed{seed}", recs, config("random", seed)); n += 1
     for sims, elos_by_seed in ((64, MCTS_ELOS), (16, {0: MCTS16_ELOS})):
         for seed, elos in elos_by_seed.items():
-            recs = [record(i, e, 100, {"train_flops": g * 5e8, "infer_flops": g * 5e8, "wall_s": g / 10},
-                           {"games": g, "positions": g * 80}, "mcts", seed, {"eval_simulations": sims})
-                    for i, (g, e) in enumerate(zip(MCTS_GAMES, elos))]
+            recs = []
+            for i, (g, e) in enumerate(zip(MCTS_GAMES, elos)):
+                if issue14:
+                    compute, samples = counters(MCTS_PER_GAME, g)
+                    samples["games"] = g
+                    info = {"eval_simulations": sims, "outside_knowledge": KNOWLEDGE["mcts"]}
+                else:
+                    compute = {"train_flops": g * 5e8, "infer_flops": g * 5e8}
+                    samples = {"games": g, "positions": g * 80} if i else {}
+                    info = {"eval_simulations": sims}
+                recs.append(record(i, e, 100, {**compute, "wall_s": g / 10}, samples, "mcts", seed, info))
             write_run(sweep / f"{n}_mcts_seed{seed}", recs, config("mcts", seed, eval_simulations=sims)); n += 1
     for seed, elos in RLVR_ELOS.items():
-        recs = [record(i, e, 100, {"train_flops": r * 1e8, "wall_s": r / 100},
-                       {"rollouts": r, "tasks": r / 16, "tokens": r * 30}, "rlvr", seed)
-                for i, (r, e) in enumerate(zip(RLVR_ROLLOUTS, elos))]
+        recs = []
+        for i, (r, e) in enumerate(zip(RLVR_ROLLOUTS, elos)):
+            if issue14:
+                compute, samples = counters(RLVR_PER_ROLLOUT, r)
+                info = {"outside_knowledge": KNOWLEDGE["rlvr"]}
+            else:
+                compute, samples, info = {"train_flops": r * 1e8}, {}, {}
+            if r or issue14:
+                samples.update({"rollouts": r, "tasks": r / 16, "tokens": r * 30})
+            recs.append(record(i, e, 100, {**compute, "wall_s": r / 100}, samples, "rlvr", seed, info))
         write_run(sweep / f"{n}_rlvr_seed{seed}", recs, config("rlvr", seed)); n += 1
     for memory, elos in ICL_ELOS.items():
         label = HOSTILE if hostile and memory == "context" else "game history"

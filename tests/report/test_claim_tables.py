@@ -62,3 +62,23 @@ def test_reference_runs_old_format() -> None:
     rows = {r[0]: r for r in difference_table(analysis).rows}
     assert "ladder error cancelled" in rows["mcts vs rlvr"][5] and OLD_RECONSTRUCTED in rows["mcts vs rlvr"][5]
     assert "different scales" in rows["rlvr vs icl"][5]
+
+
+def test_outside_knowledge_beside_each_learner(tmp_path: Path) -> None:
+    """learner_info.outside_knowledge in the learners table and the final table; 'not recorded' for records
+    without it (the synthetic icl runs, like every record before issue 14)."""
+    from bench.report.claims import learners_table
+
+    analysis = Analysis(load_runs([make_tree(tmp_path)]), load_settings())
+    rows = {r[1]: r for r in learners_table(analysis).rows}
+    assert rows["mcts eval_simulations=64"][3] == "material adjudication"
+    assert rows["rlvr"][3] == "engine-judged rewards"
+    assert rows["icl memory=context"][3] == "not recorded"
+    assert rows["rlvr"][4:] == ["recorded"] * 4
+    assert rows["icl memory=context"][4] == "not recorded: samples.positions absent from its records"
+    assert rows["random"][4] == "- (does not learn)"
+    finals = {r[1]: r for r in final_table(analysis).rows}
+    assert finals["mcts eval_simulations=64"][-1] == "material adjudication"
+    assert finals["icl memory=lora"][-1] == "not recorded"
+    old = Analysis(load_runs([make_tree(tmp_path / "old", issue14=False)]), load_settings())
+    assert {r[3] for r in learners_table(old).rows} == {"not recorded"}

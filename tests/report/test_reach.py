@@ -16,16 +16,18 @@ Threshold r2 (-200): mcts (100, 100, 1000) (75 - 70.7 = 4.3 >= -200 at 1000); rl
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
 
 from bench.report.claims import Analysis, Ratio, Reach, Threshold, first_reach, ratio, ratio_verdict, reach_table
-from bench.report.claims.reach import RatedPoint, config_points
+from bench.report.claims.reach import RatedPoint, config_points, run_rated_points
 from bench.report.compare import pool
 from bench.report.costs import load_settings
 from bench.report.loading import load_runs
 from bench.report.scales import Rated, Scale
-from tests.report.synthetic import make_tree
+from bench.report.series import run_points
+from tests.report.synthetic import config, make_tree, record, write_run
 
 Z = 1.959963984540054
 FLAT = Scale(key="k", rules="r", rules_description="r", calibration="c", ratings={"a": -400.0}, order=["a"],
@@ -124,4 +126,27 @@ def test_reach_table_rows(analysis: Analysis) -> None:
     assert rows[("r3 (0)", "rlvr")][5] == "rollouts: not reached (> 10,000)"
     assert rows[("r1 (-400)", "mcts")][0] == "synthetic"  # the rules every row was measured under
     # rlvr at r2 in the seeds' LLM terms: 10,000 rollouts / 16 = 625 tasks x 320K tokens x $10/M = $2,000
-    assert rows[("r2 (-200)", "rlvr")][9] == "625 tasks = $2,000"
+    assert rows[("r2 (-200)", "rlvr")][10] == "625 tasks = $2,000"
+    # positions: 40 a game for mcts, 5 a rollout for rlvr (synthetic.MCTS_PER_GAME, RLVR_PER_ROLLOUT)
+    assert rows[("r1 (-400)", "mcts")][6] == "400 [400, 4,000]"
+    assert rows[("r1 (-400)", "rlvr")][6] == "5,000 [5,000, 50,000]"
+
+
+def test_evaluation_0_sits_at_0_and_bounds_the_first_threshold_early(tmp_path: Path) -> None:
+    """The untrained player (evaluation 0, -450 +- 100) may already be at r1 (-400): its interval's upper end
+    -350 reaches it, so the early bound is 0 spent, whether evaluation 0 carries zeroed counters (issue 14) or,
+    as records before it did, `samples: {}`. Hand computation, one seed: point 1,000 (-380 >= -400), early 0,
+    late 4,000 (-250 - 100 >= -400; -380 - 100 < -400)."""
+    for name, zero in (("new", {"positions": 0}), ("old", {})):
+        recs = [record(0, -450, 100, {}, zero, "mcts", 0), record(1, -380, 100, {}, {"positions": 1000}, "mcts", 0),
+                record(2, -250, 100, {}, {"positions": 4000}, "mcts", 0)]
+        for r in recs:
+            r["budget"]["spent"] = r["samples"].get("positions", 0)
+        write_run(tmp_path / name / "mcts", recs, config("mcts", 0))
+        (run,) = load_runs([tmp_path / name])
+        assert [p.x for p in run_rated_points(run, "samples.positions")] == [0, 1000, 4000]
+        assert [p.x for p in run_points(run, "samples.positions")] == [0, 1000, 4000]
+        reach = first_reach(config_points([run], "samples.positions"), Threshold(-400.0, "r1"), run.scale)
+        assert (reach.point, reach.early, reach.late) == (1000, 0, 4000)
+        # mcts.early = 0 leaves the ratio's upper end open: rlvr / mcts could be any size
+        assert ratio(reach, Reach(2000, 1000, 8000, 8000)) == Ratio(2.0, 0.25, None)

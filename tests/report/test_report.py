@@ -74,7 +74,9 @@ def test_markdown_has_the_same_tables(report: Report) -> None:
     md = report.markdown.read_text()
     for table in report.tables:
         assert table.title in md
-    assert "| 3 | MCTS self-play is far more sample-efficient than RLVR. | supported strongly |" in md
+    # judged in every unit: forward passes leave it inconclusive (test_claim3_sample_efficiency.py)
+    assert "| 3 | MCTS self-play is far more sample-efficient than RLVR. | inconclusive |" in md
+    assert "### Seed claim 3 unit by unit" in md and "| forward passes | yes |" in md
     for name in PLOTS:
         assert f"![{name}]({name})" in md
 

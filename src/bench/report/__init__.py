@@ -7,6 +7,8 @@ calibration file, never a learner. Modules, in the order a reader follows them:
   series.py    per-run and per-configuration curves (Elo against a record field), compute frontiers
   scales.py    which rules and ladder calibration each run's Elo is on; each evaluation's rating and weights
   compare.py   differences that cancel the shared ladder error, power, verdict words (bench.elo underneath)
+  units.py     the units learning is counted in (positions, forward passes, FLOPs), which a run recorded, and
+               the outside knowledge its learning used
   claims/      thresholds, first reach, ratios, the tables beside the claims, and one small unit per seed claim
   costs.py     the seeds' cost model: tokens and FLOPs to dollars (conf/report/default.yaml)
   plots.py     the PNGs (matplotlib Agg)

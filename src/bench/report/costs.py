@@ -41,6 +41,9 @@ class ReportSettings:
     equivalence_margin: float = 100.0
     """Seed claim 4 is an equivalence test: continual learning "performs at the level of" in-context learning when
     their difference is shown to lie within +- this many Elo (two one-sided tests at 5%)."""
+    flops_include_engine: bool = False
+    """elo_vs_flops.png: add the Stockfish work done for the learner while it learned (`compute.engine_flops`) to
+    its training and inference FLOPs. Off: the engine's work is left out (the claim-3 table shows both)."""
     episode_unit: dict[str, str] = field(default_factory=lambda: {
         "mcts": "samples.games", "rlvr": "samples.rollouts", "icl": "samples.games", "random": "samples.games"})
     """Learner -> the record field counting its episodes (one game or rollout played to a verdict)."""

@@ -11,7 +11,7 @@ import json
 import math
 from collections import defaultdict
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import matplotlib
 
@@ -19,15 +19,22 @@ matplotlib.use("Agg")
 from matplotlib.axes import Axes  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
+from bench.report.costs import ReportSettings  # noqa: E402
 from bench.report.loading import Run, configurations, flatten  # noqa: E402
 from bench.report.series import FIELD_LABELS, Curve, Point, configuration_curve, frontier, run_points  # noqa: E402
+from bench.report.units import FORWARD_PASSES, LEARNING_FLOPS, POSITIONS, TOTAL_FLOPS, Unit, not_recorded  # noqa: E402
 
 COLOURS = {"mcts": "#1f77b4", "rlvr": "#d62728", "icl": "#2ca02c", "random": "#7f7f7f"}
 OTHER_COLOURS = ["#9467bd", "#8c564b", "#e377c2", "#bcbd22", "#17becf", "#ff7f0e"]
 STYLES = ["-", "--", "-.", ":"]
 MARKERS = ["o", "s", "D", "^", "v", "P", "X"]
 RC = {"text.usetex": False, "font.size": 9, "axes.grid": True, "grid.alpha": 0.3}
+SHARED_UNITS = [POSITIONS, FORWARD_PASSES]
+"""Sample panels every learner is counted in alike (issue 14): one curve per configuration that records the unit."""
 SAMPLE_FIELDS = ["samples.games", "samples.rollouts", "samples.tasks", "samples.tokens"]
+"""Then the panels of the units each learner counts in its own way."""
+ZERO_NOTE = ("Log x axes are symmetric-log: logarithmic above the smallest positive value and linear from 0 up to "
+             "it, so evaluation 0 (before learning, every counter 0) sits at 0.")
 
 
 def colour(learner: str) -> str:
@@ -62,12 +69,13 @@ def _floor_line(ax: Axes, runs: list[Run]) -> None:
 
 
 def _draw_curves(ax: Axes, curves: list[Curve], log_x: bool) -> int:
-    """Mean line per configuration with its 95% envelope band and thin seed lines; returns curves drawn."""
+    """Mean line per configuration with its 95% envelope band and thin seed lines; returns curves drawn. Points at
+    x = 0 (evaluation 0) are kept: `_set_x_scale` makes a log axis reach 0."""
     drawn = 0
     per_learner: dict[str, int] = defaultdict(int)
     for curve in curves:
-        pts = [p for p in curve.points if p.x > 0 or not log_x]
-        if not pts:
+        pts = [p for p in curve.points if p.x >= 0]
+        if not pts or (log_x and not any(p.x > 0 for p in pts)):  # nothing spent ever: no curve along this axis
             continue
         k = per_learner[curve.learner]
         per_learner[curve.learner] += 1
@@ -87,7 +95,7 @@ def _draw_curves(ax: Axes, curves: list[Curve], log_x: bool) -> int:
                 ms=3.5, lw=1.6, label=label)
         if seeds > 1:
             for seed in curve.seeds:
-                sp = [p for p in seed if p.x > 0 or not log_x]
+                sp = [p for p in seed if p.x >= 0]
                 ax.plot([p.x for p in sp], [p.elo for p in sp], color=c, lw=0.6, alpha=0.45)
         for p in pts:
             if p.edge:
@@ -107,52 +115,119 @@ def _curves(runs: list[Run], field: str, learners: set[str] | None = None) -> li
     return out
 
 
-def _finish(ax: Axes, field: str, log_x: bool, title: str) -> None:
-    ax.set_xlabel(FIELD_LABELS.get(field, field) + (" (log scale)" if log_x else ""))
+def _set_x_scale(ax: Axes, curves: list[Curve]) -> str:
+    """A log x axis that still shows x = 0: symmetric-log with its linear part from 0 to the smallest positive x
+    (ZERO_NOTE) when any point sits at 0, plain log otherwise. Returns the axis label's suffix."""
+    xs = [p.x for c in curves for p in c.points]
+    positive = [x for x in xs if x > 0]
+    if not positive:
+        return ""
+    if any(x == 0 for x in xs):
+        ax.set_xscale("symlog", linthresh=min(positive), linscale=0.8)
+        ax.set_xlim(left=0)
+        return " (log; linear from 0 to the first value)"
+    ax.set_xscale("log")
+    return " (log scale)"
+
+
+def _finish(ax: Axes, field: str, log_x: bool, title: str, curves: list[Curve] | None = None) -> None:
+    suffix = _set_x_scale(ax, curves or []) if log_x else ""
+    ax.set_xlabel(FIELD_LABELS.get(field, field) + suffix)
     ax.set_ylabel("Elo (ladder scale, 95% band)")
     ax.set_title(title)
-    if log_x:
-        ax.set_xscale("log")
     ax.legend(fontsize=7, loc="best")
+
+
+def _unrecorded_note(ax: Axes, runs: list[Run], unit: Unit, drawn: list[Curve]) -> list[str]:
+    """Name, on the panel, the learning configurations whose records lack `unit` (never a silent gap)."""
+    shown = {c.label for c in drawn}
+    missing = sorted({run.label for run in runs if run.learner != "random" and run.label not in shown
+                      and not_recorded(run, unit)})
+    if missing:
+        ax.text(0.01, 0.01, _short("not recorded: " + ", ".join(missing), 110), transform=ax.transAxes, fontsize=7,
+                va="bottom", color="#444444")
+    return missing
+
+
+def _recorded_curves(runs: list[Run], unit: Unit) -> list[Curve]:
+    """Curves in `unit` of the configurations whose every run records it (`units.not_recorded`)."""
+    kept = [run for run in runs if run.learner != "random" and not_recorded(run, unit) is None]
+    return [c for c in _curves(kept, unit.field) if any(p.x > 0 for p in c.points)]
 
 
 def plot_elo_vs(runs: list[Run], field: str, path: Path, title: str, log_x: bool = True,
                 with_frontier: bool = False) -> Path | None:
     """Elo against one record field for every configuration; optionally each learner's compute frontier."""
-    curves = _curves(runs, field)
+    return _plot_curves(runs, _curves(runs, field), field, path, title, log_x, with_frontier)
+
+
+def _plot_curves(runs: list[Run], curves: list[Curve], field: str, path: Path, title: str, log_x: bool = True,
+                 with_frontier: bool = False, unit: Unit | None = None) -> Path | None:
     if not any(p.x > 0 or not log_x for c in curves for p in c.points):
-        return None
+        if unit is None or not any(run.learner != "random" for run in runs):
+            return None
+        curves = []  # a unit no configuration records: an empty panel that says so, not a missing plot
     with matplotlib.rc_context(RC):
         fig = Figure(figsize=(7.5, 4.8), layout="constrained")
         ax = fig.subplots()
         _draw_curves(ax, curves, log_x)
         if with_frontier:
             for learner in sorted({c.learner for c in curves} - {"random"}):
-                env = frontier([c for c in curves if c.learner == learner], positive_only=log_x)
+                env = frontier([c for c in curves if c.learner == learner], positive_only=False)
                 if len(env) >= 1:
                     xs, ys = zip(*env)
                     ax.step(xs, ys, where="post", color=colour(learner), lw=3, alpha=0.35,
                             label=f"{learner} frontier")
         _floor_line(ax, runs)
-        _finish(ax, field, log_x, title)
+        if unit is not None:
+            _unrecorded_note(ax, runs, unit, curves)
+        _finish(ax, field, log_x, title, curves)
         return _save(fig, path)
 
 
-def plot_elo_vs_samples(runs: list[Run], path: Path) -> Path | None:
-    """One panel per sample kind that some learning run counts (games, rollouts, tasks, tokens)."""
-    fields = [f for f in SAMPLE_FIELDS if any(p.x > 0 for c in _curves(runs, f) for p in c.points)]
-    if not fields:
+def plot_elo_vs_flops(runs: list[Run], path: Path, settings: ReportSettings) -> Path | None:
+    """Elo against FLOPs while learning (train + inference), or with `flops_include_engine` the total with the
+    Stockfish work done for the learner (configurations that do not record it are named on the plot)."""
+    if settings.flops_include_engine:
+        return _plot_curves(runs, _recorded_curves(runs, TOTAL_FLOPS), TOTAL_FLOPS.field, path,
+                            "Elo against total compute (train + inference + engine), with each learner's frontier",
+                            with_frontier=True, unit=TOTAL_FLOPS)
+    return _plot_curves(runs, _curves(runs, LEARNING_FLOPS.field), LEARNING_FLOPS.field, path,
+                        "Elo against training compute, with each learner's compute frontier", with_frontier=True)
+
+
+def plot_elo_vs_samples(runs: list[Run], path: Path, settings: ReportSettings | None = None) -> Path | None:
+    """Panels: positions and forward passes, shared by every learner that records them (SHARED_UNITS; those that do
+    not are named on the panel), then each kind a learner counts its own way (games, rollouts, tasks, tokens)."""
+    panels: list[tuple[str, list[Curve], Unit | None, str]] = []
+    for unit in SHARED_UNITS:
+        curves = _recorded_curves(runs, unit)
+        if curves:
+            panels.append((unit.field, curves, unit, f"Elo vs {unit.name}, every learner alike"))
+    for field in SAMPLE_FIELDS:
+        curves = [c for c in _curves(runs, field) if any(p.x > 0 for p in c.points)]
+        if curves:
+            panels.append((field, curves, None, f"Elo vs {FIELD_LABELS.get(field, field)}"))
+    if not panels:
         return None
     with matplotlib.rc_context(RC):
-        fig = Figure(figsize=(6.0 * min(2, len(fields)), 4.2 * math.ceil(len(fields) / 2)), layout="constrained")
-        axes = fig.subplots(math.ceil(len(fields) / 2), min(2, len(fields)), squeeze=False).ravel()
-        for ax, field in zip(axes, fields):
-            _draw_curves(ax, _curves(runs, field), log_x=True)
+        fig = Figure(figsize=(6.0 * min(2, len(panels)), 4.2 * math.ceil(len(panels) / 2)), layout="constrained")
+        axes = fig.subplots(math.ceil(len(panels) / 2), min(2, len(panels)), squeeze=False).ravel()
+        for ax, (field, curves, unit, title) in zip(axes, panels):
+            _draw_curves(ax, curves, log_x=True)
             _floor_line(ax, runs)
-            _finish(ax, field, True, f"Elo vs {FIELD_LABELS.get(field, field)}")
-        for ax in axes[len(fields):]:
+            if unit is not None:
+                _unrecorded_note(ax, runs, unit, curves)
+            _finish(ax, field, True, title, curves)
+        for ax in axes[len(panels):]:
             ax.set_visible(False)
         return _save(fig, path)
+
+
+def sample_panels(runs: list[Run]) -> list[str]:
+    """The fields plot_elo_vs_samples draws a panel for, in order (for tests and captions)."""
+    shared = [u.field for u in SHARED_UNITS if _recorded_curves(runs, u)]
+    return shared + [f for f in SAMPLE_FIELDS if any(p.x > 0 for c in _curves(runs, f) for p in c.points)]
 
 
 def _without(config: dict[str, Any], dropped: tuple[str, ...]) -> str:
@@ -234,25 +309,42 @@ def plot_train_vs_test(runs: list[Run], path: Path) -> Path | None:
         return _save(fig, path)
 
 
-PLOTS = {
-    "elo_vs_flops.png": lambda runs, p: plot_elo_vs(runs, "learning_flops", p, "Elo against training compute, with "
-                                                    "each learner's compute frontier", with_frontier=True),
+PLOTS: dict[str, Callable[[list[Run], Path, ReportSettings], Path | None]] = {
+    "elo_vs_flops.png": plot_elo_vs_flops,
     "elo_vs_samples.png": plot_elo_vs_samples,
-    "elo_vs_wall.png": lambda runs, p: plot_elo_vs(runs, "compute.wall_s", p, "Elo against learner wall-clock"),
-    "test_time.png": plot_train_vs_test,
+    "elo_vs_wall.png": lambda runs, p, s: plot_elo_vs(runs, "compute.wall_s", p, "Elo against learner wall-clock"),
+    "test_time.png": lambda runs, p, s: plot_train_vs_test(runs, p),
 }
-"""File name -> plot function(runs, path); the report writes them in this order."""
+"""File name -> plot function(runs, path, settings); the report writes them in this order."""
 
-CAPTIONS = {
-    "elo_vs_flops.png": "Elo against training FLOPs (training plus the learner's own inference while learning; log "
-                        "x). One curve per configuration: seeds' mean Elo with the envelope of their 95% intervals, thin "
-                        "lines per seed; the wide pale step is each learner's compute frontier (best Elo reached at or "
-                        "below each FLOP count, across configurations). Triangles mark Elo bounds off the ladder. "
-                        "Evaluations before learning (0 FLOPs) cannot sit on a log axis and are left out.",
-    "elo_vs_samples.png": "Elo against samples, each learner in the units it counts: games (mcts self-play, icl games in "
-                          "context), rollouts and tasks (rlvr), tokens (rlvr moves, icl LM tokens).",
-    "elo_vs_wall.png": "Elo against the learner's wall-clock seconds (evaluation time excluded).",
-    "test_time.png": "Train-time vs test-time compute: mcts Elo against search simulations at evaluation, for fixed "
-                     "checkpoints (same training configuration, seed and evaluation point); icl Elo against the tokens "
-                     "of past games in its context.",
-}
+
+def captions(settings: ReportSettings) -> dict[str, str]:
+    """Each plot's caption under these settings."""
+    if settings.flops_include_engine:
+        flops = ("Elo against total FLOPs while learning: training, the learner's own inference and the Stockfish "
+                 "work done for it (compute.engine_flops: engine nodes x measured operations per node; "
+                 "flops_include_engine=true); configurations whose records lack engine FLOPs, or used the engine "
+                 "without counting it, are left off and named on the plot. ")
+    else:
+        flops = ("Elo against FLOPs while learning (training plus the learner's own inference; the engine's work "
+                 "is left out: --set flops_include_engine=true adds it). ")
+    return {
+        "elo_vs_flops.png": flops + "One curve per configuration: seeds' mean Elo with the envelope of their 95% "
+                            "intervals, thin lines per seed; the wide pale step is each learner's compute frontier "
+                            "(best Elo reached at or below each FLOP count, across configurations). Triangles mark "
+                            "Elo bounds off the ladder. " + ZERO_NOTE,
+        "elo_vs_samples.png": "Elo against samples. First the units every learner is counted in alike: positions "
+                              "(moves it chose while learning: both sides of mcts self-play, rlvr's rollout moves, "
+                              "icl's moves in its training games) and network forward passes (search simulations "
+                              "included); configurations whose records lack a unit are named on its panel. Then "
+                              "each learner's own units: games (mcts self-play, icl games in context), rollouts and "
+                              "tasks (rlvr), tokens. " + ZERO_NOTE,
+        "elo_vs_wall.png": "Elo against the learner's wall-clock seconds (evaluation time excluded). " + ZERO_NOTE,
+        "test_time.png": "Train-time vs test-time compute: mcts Elo against search simulations at evaluation, for "
+                         "fixed checkpoints (same training configuration, seed and evaluation point); icl Elo "
+                         "against the tokens of past games in its context.",
+    }
+
+
+CAPTIONS = captions(ReportSettings())
+"""The captions under the default settings."""

@@ -25,14 +25,30 @@ def learning_flops(record: dict[str, Any]) -> float | None:
     return float(compute.get("train_flops", 0.0) or 0.0) + float(compute.get("infer_flops", 0.0) or 0.0)
 
 
-DERIVED: dict[str, Callable[[dict[str, Any]], float | None]] = {"learning_flops": learning_flops}
+def flops_with_engine(record: dict[str, Any]) -> float | None:
+    """`learning_flops` plus the Stockfish work done for the learner while it learned (`compute.engine_flops`:
+    engine nodes x the measured operations per node, bench.compute.ENGINE_FLOPS_PER_NODE); None when the record
+    does not carry `compute.engine_flops` (records older than issue 14), never a silent 0."""
+    flops = learning_flops(record)
+    engine = get(record, "compute.engine_flops")
+    if flops is None or isinstance(engine, bool) or not isinstance(engine, (int, float)):
+        return None
+    return flops + float(engine)
+
+
+DERIVED: dict[str, Callable[[dict[str, Any]], float | None]] = {"learning_flops": learning_flops,
+                                                                  "flops_with_engine": flops_with_engine}
 
 FIELD_LABELS: dict[str, str] = {
-    "learning_flops": "training FLOPs (train + inference while learning)",
-    "compute.train_flops": "training FLOPs (backward + forward of updates)",
+    "learning_flops": "FLOPs while learning (train + inference)",
+    "flops_with_engine": "total FLOPs (train + inference + engine)",
+    "compute.train_flops": "training FLOPs (forward + backward of updates)",
+    "compute.engine_flops": "engine FLOPs (Stockfish work for the learner)",
     "compute.wall_s": "learner wall-clock seconds",
     "samples.games": "games",
-    "samples.positions": "positions",
+    "samples.positions": "positions (moves chosen while learning)",
+    "samples.forward_passes": "network forward passes",
+    "samples.episodes": "episodes",
     "samples.rollouts": "rollouts",
     "samples.tasks": "tasks",
     "samples.tokens": "tokens",
@@ -49,6 +65,28 @@ def field_value(record: dict[str, Any], field: str) -> float | None:
         return None
     value = float(value)
     return value if math.isfinite(value) else None
+
+
+def before_learning(record: dict[str, Any]) -> bool:
+    """Evaluation 0 of a run that evaluates before learning: nothing has been spent yet (`budget.spent` 0 or not
+    recorded)."""
+    spent = get(record, "budget.spent", 0)
+    return record.get("eval_index") == 0 and (not isinstance(spent, (int, float)) or spent == 0)
+
+
+def run_values(records: list[dict[str, Any]], field: str) -> list[tuple[dict[str, Any], float]]:
+    """(record, x) for the records that carry `field`, in order. Evaluation 0, before learning, is at x = 0 when it
+    lacks the field but later evaluations carry it: records written before issue 14 had `samples: {}` there, and
+    dropping them lost the untrained player from every sample axis (and the first threshold's early bound)."""
+    later = any(field_value(r, field) is not None for r in records if r.get("eval_index") != 0)
+    out = []
+    for record in records:
+        x = field_value(record, field)
+        if x is None and later and before_learning(record):
+            x = 0.0
+        if x is not None:
+            out.append((record, x))
+    return out
 
 
 @dataclass(frozen=True)
@@ -81,10 +119,7 @@ def record_point(record: dict[str, Any], x: float) -> Point | None:
 def run_points(run: Run, field: str) -> list[Point]:
     """The run's evaluations that carry `field`, in evaluation order."""
     points = []
-    for record in run.records:
-        x = field_value(record, field)
-        if x is None:
-            continue
+    for record, x in run_values(run.records, field):
         point = record_point(record, x)
         if point is not None:
             points.append(point)

@@ -10,6 +10,7 @@ from bench.report.compare import absolute_se
 from bench.report.costs import ReportSettings
 from bench.report.loading import Run, configurations
 from bench.report.scales import Rated, Scale, rated_of
+from bench.report.units import EPISODES, Unit, not_recorded
 
 FLOPS = "learning_flops"
 
@@ -66,6 +67,7 @@ class Analysis:
             for run in group:
                 self.configs.setdefault(f"{run.scale.key}#{key}", []).append(run)  # type: ignore[union-attr]
         self.learners = sorted({run.learner for run in self.runs})
+        self._reaches: dict[tuple[tuple[int, ...], str, float, str | None], Reach | None] = {}
 
     # ------------------------------------------------------------------------------------------- scales
     def runs_on(self, scale: Scale, learner: str | None = None) -> list[Run]:
@@ -97,18 +99,52 @@ class Analysis:
         return self.settings.episode_unit.get(learner, "samples.games")
 
     def config_reach(self, group: list[Run], field: str, threshold: Threshold) -> Reach | None:
-        points = config_points(group, field)
-        if not points:
-            return None
-        reach = first_reach(points, threshold, group[0].scale)  # type: ignore[arg-type]
-        return Reach(reach.point, reach.early, reach.late, reach.spent, len(group), group[0].label, reach.mdd)
+        key = (tuple(id(run) for run in group), field, threshold.value, threshold.rung)
+        if key not in self._reaches:
+            points = config_points(group, field)
+            reach = first_reach(points, threshold, group[0].scale) if points else None  # type: ignore[arg-type]
+            self._reaches[key] = None if reach is None else Reach(
+                reach.point, reach.early, reach.late, reach.spent, len(group), group[0].label, reach.mdd)
+        return self._reaches[key]
+
+    def unit_for(self, learner: str, unit: Unit) -> Unit:
+        """`unit` as `learner` records it: EPISODES becomes the learner's own episode field."""
+        return unit.of(self.unit(learner)) if unit.field == EPISODES.field else unit
+
+    def recording(self, learner: str, scale: Scale, unit: Unit) -> tuple[list[list[Run]], dict[str, str]]:
+        """The learner's configurations on `scale` whose every run records `unit` (`units.not_recorded`), and for
+        each configuration left out, why (label -> reason)."""
+        unit = self.unit_for(learner, unit)
+        kept, missing = [], {}
+        for group in self.learner_configs(learner, scale):
+            reasons = [why for run in group if (why := not_recorded(run, unit))]
+            if reasons:
+                missing[group[0].label] = reasons[0]
+            else:
+                kept.append(group)
+        return kept, missing
+
+    def unit_reach(self, learner: str, unit: Unit, threshold: Threshold, scale: Scale) -> tuple[Reach | None, str]:
+        """The learner's first reach of `threshold` in `unit` over the configurations that record it (the frontier),
+        or None and why it is not recorded ("mcts: samples.forward_passes absent from its records")."""
+        groups, missing = self.recording(learner, scale, unit)
+        field = self.unit_for(learner, unit).field
+        reach = best_reach([r for g in groups if (r := self.config_reach(g, field, threshold))])
+        if reach is None:
+            if len(set(missing.values())) == 1:
+                return None, f"{learner}: {next(iter(missing.values()))}"
+            return None, "; ".join(f"{k}: {v}" for k, v in missing.items()) or f"{learner}: no runs"
+        return reach, ""
+
+    def reach_in(self, learner: str, field: str, threshold: Threshold, scale: Scale) -> Reach | None:
+        """The learner's first reach of `threshold` in `field` on `scale`: its frontier configuration."""
+        return best_reach([r for g in self.learner_configs(learner, scale)
+                           if (r := self.config_reach(g, field, threshold))])
 
     def learner_reach(self, learner: str, threshold: Threshold, scale: Scale) -> LearnerReach:
         unit = self.unit(learner)
-        groups = self.learner_configs(learner, scale)
-        episodes = best_reach([r for g in groups if (r := self.config_reach(g, unit, threshold))])
-        flops = best_reach([r for g in groups if (r := self.config_reach(g, FLOPS, threshold))])
-        return LearnerReach(learner, threshold, episodes, flops, unit)
+        return LearnerReach(learner, threshold, self.reach_in(learner, unit, threshold, scale),
+                            self.reach_in(learner, FLOPS, threshold, scale), unit)
 
     def curve(self, group: list[Run]) -> list[RatedPoint]:
         return config_points(group, "eval_index")

@@ -24,7 +24,7 @@ from typing import Any
 from bench.report.compare import pool, versus_rung, versus_value
 from bench.report.loading import Run
 from bench.report.scales import Rated, Scale, rated_of
-from bench.report.series import field_value
+from bench.report.series import run_values
 from bench.report.tables import fmt_num
 
 
@@ -66,13 +66,12 @@ class Reach:
 
 
 def run_rated_points(run: Run, field: str) -> list[RatedPoint]:
-    """The run's evaluations that carry `field`, rated on the run's scale."""
-    out = []
-    for record in run.records:
-        x = field_value(record, field)
-        if x is not None and run.scale is not None:
-            out.append(RatedPoint(x, rated_of(record, run.scale), int(record["eval_index"])))
-    return out
+    """The run's evaluations that carry `field` (evaluation 0 at 0: `series.run_values`), rated on the run's
+    scale."""
+    if run.scale is None:
+        return []
+    return [RatedPoint(x, rated_of(record, run.scale), int(record["eval_index"]))
+            for record, x in run_values(run.records, field)]
 
 
 def _centre(xs: list[float]) -> float:

@@ -12,6 +12,8 @@ from bench.report.costs import ReportSettings
 from bench.report.loading import get
 from bench.report.series import field_value
 from bench.report.tables import Table, fmt_num
+from bench.report.units import (FORWARD_PASSES, NOT_RECORDED, POSITIONS, RATIO_UNITS, TOTAL_FLOPS, TRAIN_FLOPS,
+                                knowledge_text, not_recorded, unit_label)
 
 
 def reach_table(analysis: Analysis) -> Table:
@@ -26,6 +28,8 @@ def reach_table(analysis: Analysis) -> Table:
                 if lr.episodes is None and lr.flops is None:
                     continue
                 any_reach = lr.episodes or lr.flops
+                pos, why = analysis.unit_reach(learner, POSITIONS, threshold, scale)
+                positions = reach_text(pos) if pos is not None else f"{NOT_RECORDED} ({why})"
                 flops = lr.flops.point if lr.flops and lr.flops.point is not None else None
                 tasks = None
                 if learner == "rlvr":
@@ -34,7 +38,7 @@ def reach_table(analysis: Analysis) -> Table:
                     tasks = task_reach.point if task_reach else None
                 rows.append([
                     scale.rules, threshold.label, learner, any_reach.label, str(any_reach.seeds),  # type: ignore[union-attr]
-                    f"{lr.unit.split('.')[-1]}: {reach_text(lr.episodes)}", reach_text(lr.flops),
+                    f"{lr.unit.split('.')[-1]}: {reach_text(lr.episodes)}", positions, reach_text(lr.flops),
                     f"{any_reach.mdd:.0f}" if any_reach.mdd is not None and math.isfinite(any_reach.mdd) else "∞",  # type: ignore[union-attr]
                     f"${fmt_num(s.flop_dollars(flops))}" if flops is not None else "-",
                     (f"{fmt_num(tasks)} tasks = ${fmt_num(s.task_dollars(tasks))}" if tasks is not None else "-"),
@@ -44,12 +48,14 @@ def reach_table(analysis: Analysis) -> Table:
     return Table(
         title="First reach: what each learner spent to first reach each Elo threshold",
         headers=["rules", "threshold", "learner", "configuration (frontier)", "seeds", "episodes: point [early, late]",
-                 "training FLOPs: point [early, late]", "smallest detectable difference (Elo)", "FLOPs in dollars",
+                 "positions: point [early, late]", "FLOPs while learning: point [early, late]", "smallest detectable difference (Elo)", "FLOPs in dollars",
                  "as LLM RLVR (seeds' cost model)"],
         rows=rows,
         notes=[f"Thresholds: {source}, up to the best evaluation on each scale (rules + calibration).", REACH_NOTE,
-               "Per learner, the configuration that reached it first (the compute frontier). Training FLOPs count "
-               "training and the learner's inference while learning (self-play search, rollouts, LM tokens)."],
+               "Per learner, the configuration that reached it first (the compute frontier) in episodes; positions "
+               "(moves the learner chose while learning, every learner alike) and FLOPs take their own frontier. "
+               "FLOPs while learning count training and the learner's inference while learning (self-play search, "
+               "rollouts, LM tokens); the engine's work is in the ratio table's total FLOPs."],
     )
 
 
@@ -61,29 +67,58 @@ def ratio_pairs(learners: list[str]) -> list[tuple[str, str]]:
 
 
 def ratio_table(analysis: Analysis) -> Table:
+    """Every pair of learners at every threshold, in every unit (`units.RATIO_UNITS`); a unit either learner does
+    not record gets one 'not recorded' row per pair and scale instead of silence."""
     rows = []
     for scale in analysis.scales.values():
         learners = [l for l in analysis.learners if l != "random" and analysis.runs_on(scale, l)]
+        unrecorded: set[tuple[str, str, str]] = set()
         for threshold in analysis.thresholds(scale):
-            reaches = {l: analysis.learner_reach(l, threshold, scale) for l in learners}
             for a, b in ratio_pairs(learners):
-                for field, name in (("episodes", "episodes"), ("flops", "training FLOPs")):
-                    ra, rb = getattr(reaches[a], field), getattr(reaches[b], field)
+                for unit in RATIO_UNITS:
+                    (ra, why_a), (rb, why_b) = (analysis.unit_reach(l, unit, threshold, scale) for l in (a, b))
                     if ra is None or rb is None:
+                        if (a, b, unit.name) not in unrecorded:
+                            unrecorded.add((a, b, unit.name))
+                            why = "; ".join(w for w in (why_a, why_b) if w)
+                            rows.append([scale.rules, "every threshold", f"{a} vs {b}", unit.name, NOT_RECORDED,
+                                         f"{NOT_RECORDED} ({why})"])
                         continue
-                    r = ratio(ra, rb)
+                    x, y, r = a, b, ratio(ra, rb)
                     if r is None:
-                        a, b, ra, rb = b, a, rb, ra
-                        r = ratio(ra, rb)
+                        x, y, r = b, a, ratio(rb, ra)
                         if r is None:
                             continue
-                    rows.append([scale.rules, threshold.label, f"{a} vs {b}", name, r.text(),
-                                 f"{b} needed {r.text()} the {name} of {a}"])
-    return Table(title="Ratios between learners at each threshold (same rules and calibration only)", headers=[
-        "rules", "threshold", "pair", "measured in", "ratio [95%]", "reading"], rows=rows, notes=[
+                    rows.append([scale.rules, threshold.label, f"{x} vs {y}", unit.name, r.text(),
+                                 f"{y} needed {r.text()} the {unit.name} of {x}"])
+    return Table(title="Ratios between learners at each threshold, in every unit (same rules and calibration only)",
+                 headers=["rules", "threshold", "pair", "measured in", "ratio [95%]", "reading"], rows=rows, notes=[
         "ratio = B's first-reach cost / A's; interval [B.early / A.late, B.late / A.early]; '>' when B never "
         "reached the threshold (its budget over A's point). Episodes are each learner's own unit (mcts games, "
-        "rlvr rollouts, icl games). Learners on different scales are not paired."])
+        "rlvr rollouts, icl games); positions, forward passes and FLOPs are counted the same way for every learner "
+        "(README glossary). 'not recorded': a learner's records lack the unit or keep it at 0 after learning. "
+        "Learners on different scales are not paired."])
+
+
+def learners_table(analysis: Analysis) -> Table:
+    """Per configuration: the outside knowledge its learning used, and which units its records carry."""
+    units = (POSITIONS, FORWARD_PASSES, TRAIN_FLOPS, TOTAL_FLOPS)
+    rows = []
+    for group in analysis.configs.values():
+        cells = []
+        for unit in units:
+            reasons = [why for run in group if (why := not_recorded(run, unit))]
+            cells.append("- (does not learn)" if group[0].learner == "random" else
+                         "recorded" if not reasons else f"{NOT_RECORDED}: {reasons[0]}")
+        rows.append([group[0].learner, group[0].label, ", ".join(str(run.seed) for run in group),
+                     knowledge_text(group), *cells])
+    return Table(title="Learners: outside knowledge and the units their records carry", headers=[
+        "learner", "configuration", "seeds", "outside knowledge (while learning)",
+        *(unit_label(u) for u in units)], rows=rows, notes=[
+        "Outside knowledge: what the learning used beyond the rules of chess (learner_info.outside_knowledge; "
+        "vocabulary in bench.compute.OUTSIDE_KNOWLEDGE); 'not recorded' for records older than that field. A unit "
+        "is recorded when the last evaluation after learning carries it above 0; total FLOPs also need the engine's "
+        "work counted wherever the learning used Stockfish (bench.report.units)."])
 
 
 def final_table(analysis: Analysis) -> Table:
@@ -101,10 +136,11 @@ def final_table(analysis: Analysis) -> Table:
                      f"{min(x.elo for x in final.seeds):.0f} … {max(x.elo for x in final.seeds):.0f}",
                      fmt_num(mean(field_value(x, FLOPS) or 0.0 for x in finals)),
                      fmt_num(mean(float(get(x, "compute.wall_s", 0.0) or 0.0) for x in finals)),
-                     str(sum(run.pgn.games for run in group))])
+                     str(sum(run.pgn.games for run in group)), knowledge_text(group)])
     return Table(title="Final evaluation per configuration", headers=[
         "learner", "configuration", "seeds", "rules", "Elo (seeds' mean) [95% absolute]", "[95% given the ladder]",
-        "seed range", "training FLOPs (mean)", "wall s (mean)", "games in PGN"], rows=rows, notes=[
+        "seed range", "FLOPs while learning (mean)", "wall s (mean)", "games in PGN",
+        "outside knowledge (while learning)"], rows=rows, notes=[
         "Absolute: game noise plus the ladder's error relative to its anchor (Stockfish UCI_Elo), with the "
         "calibration's full covariance; it answers 'what is this rating on the anchor's scale?'. Given the ladder: "
         "game noise only; it answers 'where does this sit on this ladder?', and is what differences between "
