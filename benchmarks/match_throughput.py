@@ -12,7 +12,9 @@ leaves batched into one forward pass per search step in one process (`BatchedSea
 
     .venv/bin/python benchmarks/match_throughput.py [--games 40] [--nodes 1000] [--mcts]
 
-The load average is printed before and after: figures taken on a loaded machine say so.
+Each row also gives the CPU seconds per game spent in this process (the one interpreter that threads share) and
+in its children (worker processes and engines). The load average is printed before and after: figures taken on a
+loaded machine say so.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from __future__ import annotations
 import argparse
 import copy
 import os
+import resource
 import time
 from collections import Counter
 from typing import Any, Callable
@@ -38,16 +41,27 @@ def load() -> str:
     return f"load average {one:.2f}, {five:.2f}, {fifteen:.2f} on {os.cpu_count()} cores"
 
 
+def cpu_seconds() -> tuple[float, float]:
+    """CPU seconds (user + system) of this process, all threads, and of its finished descendants (worker
+    processes and engines, once reaped)."""
+    me, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime, children.ru_utime + children.ru_stime
+
+
 def timed_match(factories: dict[str, PlayerFactory], games: int, parallel: Parallel,
-                concurrency: int) -> tuple[float, list[chess.pgn.Game]]:
-    """Games per minute of `games` paired games between the factories' two players, and the games."""
+                concurrency: int) -> tuple[float, tuple[float, float], list[chess.pgn.Game]]:
+    """Games per minute of `games` paired games between the factories' two players, the CPU seconds per game
+    (this process, its descendants), and the games."""
     first, second = list(factories)
     specs = paired_specs(first, second, load_openings("default"), games // 2, seed=1)
+    cpu_before = cpu_seconds()
     start = time.perf_counter()
     played, stats = play_match(specs, factories, GameRules(), concurrency=concurrency, progress=False,
                                parallel=parallel)
+    seconds = time.perf_counter() - start
     assert stats.parallel == parallel
-    return len(played) / (time.perf_counter() - start) * 60, played
+    cpu = tuple((after - before) / len(played) for after, before in zip(cpu_seconds(), cpu_before))
+    return len(played) / seconds * 60, cpu, played  # type: ignore[return-value]
 
 
 def game_key(game: chess.pgn.Game) -> tuple:
@@ -58,14 +72,15 @@ def compare(title: str, factories: dict[str, PlayerFactory], games: int,
             rows: list[tuple[Parallel, int]]) -> dict[tuple[str, int], float]:
     print(f"\n{title}")
     rates: dict[tuple[str, int], float] = {}
+    cpu: dict[tuple[str, int], tuple[float, float]] = {}
     played: dict[tuple[str, int], list[chess.pgn.Game]] = {}
-    for parallel, concurrency in rows:
-        rates[parallel, concurrency], played[parallel, concurrency] = timed_match(factories, games, parallel,
-                                                                                  concurrency)
+    for row in rows:
+        rates[row], cpu[row], played[row] = timed_match(factories, games, *row)
     base = rates[rows[0]]
-    print(f"  {'games in':<10} {'concurrency':>11} {'games/min':>10} {'ratio':>6}")
+    print(f"  {'games in':<10} {'concurrency':>11} {'games/min':>10} {'ratio':>6}   CPU s/game: this process, children")
     for (parallel, concurrency), rate in rates.items():
-        print(f"  {parallel:<10} {concurrency:>11} {rate:>10.1f} {rate / base:>6.2f}")
+        mine, theirs = cpu[parallel, concurrency]
+        print(f"  {parallel:<10} {concurrency:>11} {rate:>10.1f} {rate / base:>6.2f}   {mine:>20.3f} {theirs:>9.3f}")
     reference = [game_key(g) for g in played[rows[0]]]
     same = all([game_key(g) for g in games_] == reference for games_ in played.values())
     plies = sum(int(g.headers["PlyCount"]) for g in played[rows[0]]) / len(reference)
