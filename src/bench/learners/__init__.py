@@ -19,6 +19,7 @@ LEARNERS: dict[str, str] = {
     "mcts": "bench.learners.mcts:MctsLearner",
     "rlvr": "bench.learners.rlvr:RlvrLearner",
     "icl": "bench.learners.icl:IclLearner",
+    "rlvr_llm": "bench.learners.rlvr_llm:RlvrLlmLearner",
 }
 """Learner name -> `module:Class`; the class is built as `Class(cfg, context)`."""
 
@@ -26,6 +27,7 @@ LEARNER_SCHEMA_PATHS: dict[str, str] = {
     "mcts": "bench.learners.mcts.config:MctsConfig",
     "rlvr": "bench.learners.rlvr.config:RlvrConfig",
     "icl": "bench.learners.icl.config:IclConfig",
+    "rlvr_llm": "bench.learners.rlvr_llm.config:RlvrLlmConfig",
 }
 """Learner name -> its config dataclass (light modules: no torch at import)."""
 
