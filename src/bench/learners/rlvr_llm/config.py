@@ -57,9 +57,8 @@ class TextConfig:
     max_tokens: int = 8
     """Tokens the model may write per answer (a short reasoning needs more, and costs more)."""
     format_penalty: float = -0.5
-    """Reward of an answer with no legal move in it (unparseable or illegal)."""
-    top_k: int = 0
-    """Sampling: keep the k most likely tokens (0: all)."""
+    """Reward of an answer with no legal move in it (unparseable or illegal); sampling is from the full softmax at
+    `grpo.temperature` (no top-k), so every sampled token's log-probability is exact."""
 
 
 @dataclass

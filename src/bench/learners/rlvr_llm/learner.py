@@ -85,6 +85,18 @@ class Step:
     """action=text: answers without a legal move."""
 
 
+@dataclass
+class Picks:
+    """The moves chosen for the rollouts that share one position."""
+
+    position: Position
+    moves: list[chess.Move | None]
+    """None: action=text found no legal move in the answer."""
+    actions: list[int]
+    logp_old: list[float]
+    texts: list[Any]
+
+
 def _check(cfg: Any) -> None:
     for name, value, allowed in (("action", cfg.action, ACTIONS), ("train", cfg.train, TRAINS),
                                  ("warm_start", cfg.warm_start, WARM_STARTS), ("grpo.loss_agg", cfg.grpo.loss_agg,
@@ -223,6 +235,14 @@ class RlvrLlmLearner:
 
     # -- one GRPO step ------------------------------------------------------------------------------------------
     def improve(self) -> None:
+        threads = torch.get_num_threads()
+        torch.set_num_threads(self.threads)  # nothing else runs while learning: every core (play uses llm.threads)
+        try:
+            self._improve()
+        finally:
+            torch.set_num_threads(threads)
+
+    def _improve(self) -> None:
         if not self.sft_done:
             from bench.learners.rlvr_llm.sft import warm_start
 
@@ -233,13 +253,12 @@ class RlvrLlmLearner:
         tasks = [task for task, _ in drawn]
         group = int(g.group_size)
         start = time.perf_counter()
+        step = self._rollouts(tasks, group, float(g.temperature))
         if self.cfg.action == "choice":
-            step = self._rollouts(tasks, group, float(g.temperature))
             parts = self._train_choice(step, len(tasks), group)
         else:
-            from bench.learners.rlvr_llm.text import rollouts as text_rollouts, train as text_train
+            from bench.learners.rlvr_llm.text import train as text_train
 
-            step = text_rollouts(self, tasks, group, float(g.temperature))
             parts = text_train(self, step, len(tasks), group)
         meter = self.context.meter
         meter.add_samples("rollouts", len(tasks) * group)
@@ -303,6 +322,7 @@ class RlvrLlmLearner:
                 r.done = r.over(0, learner_to_move=True)
                 rollouts.append(r)
         names = {t: self.opponents.resolve(task.opponent) for t, task in enumerate(tasks)}
+        failed: set[int] = set()
         while True:
             active = [i for i, r in enumerate(rollouts) if not r.done]
             if not active:
@@ -314,21 +334,26 @@ class RlvrLlmLearner:
             replying: dict[str, list[int]] = {}
             for members in by_prompt.values():
                 board = rollouts[members[0]].board
-                legal, answers, logliks = self.score_position(board)
-                logp = policy_logprobs(logliks, temperature)
-                if greedy:
-                    picks = [int(torch.argmax(logliks))] * len(members)
+                if self.cfg.action == "text" and not greedy:
+                    from bench.learners.rlvr_llm.text import choose as text_choose
+
+                    picks = text_choose(self, board, len(members), temperature)
                 else:
-                    picks = torch.multinomial(logp.exp(), len(members), replacement=True,
-                                              generator=self.generator).tolist()
-                step.positions.append(Position(board.copy(), legal, answers))
-                for i, pick in zip(members, picks):
+                    picks = self._choose(board, len(members), temperature, greedy)
+                step.positions.append(picks.position)
+                for i, move, action, logp_old, text in zip(members, picks.moves, picks.actions, picks.logp_old,
+                                                            picks.texts):
                     r = rollouts[i]
                     step.move_position.append(len(step.positions) - 1)
-                    step.actions.append(int(pick))
-                    step.logp_old.append(float(logp[pick]))
+                    step.actions.append(action)
+                    step.logp_old.append(logp_old)
                     step.rollout.append(i)
-                    r.board.push(legal[int(pick)])
+                    step.texts.append(text)
+                    if move is None:  # action=text: no legal move in the answer; the rollout ends with the penalty
+                        failed.add(i)
+                        r.done = True
+                        continue
+                    r.board.push(move)
                     r.moves += 1
                     step.plies += 1
                     task = tasks[r.task_index]
@@ -348,10 +373,24 @@ class RlvrLlmLearner:
         finished = [Finished(tasks[r.task_index], self._params_of(tasks[r.task_index]), tasks[r.task_index].board(),
                              r.board, r.learner, r.moves) for r in rollouts]
         rewards, calls = self.verifiers.score(finished)
+        for i in failed:
+            rewards[i] = float(self.cfg.text.format_penalty)
+        step.illegal = len(failed)
         step.rewards = np.asarray(rewards, dtype=np.float32).reshape(len(tasks), group)
         step.verifier_calls = calls
         step.final_fens = [r.board.fen() for r in rollouts]
         return step
+
+    def _choose(self, board: chess.Board, n: int, temperature: float, greedy: bool) -> Picks:
+        """action=choice: n moves sampled from softmax(l / T) over the legal moves (greedy: the most likely)."""
+        legal, answers, logliks = self.score_position(board)
+        logp = policy_logprobs(logliks, temperature)
+        if greedy:
+            picks = [int(torch.argmax(logliks))] * n
+        else:
+            picks = torch.multinomial(logp.exp(), n, replacement=True, generator=self.generator).tolist()
+        return Picks(Position(board.copy(), legal, answers), [legal[p] for p in picks], [int(p) for p in picks],
+                     [float(logp[p]) for p in picks], [None] * n)
 
     def move_weights(self, step: Step, keep: np.ndarray, rollouts: int) -> np.ndarray:
         """Each kept move's share of the step's mean: 1/moves (`token`) or 1/(rollouts x its rollout's moves)
