@@ -11,7 +11,9 @@ opening, `go nodes N`):
 2. the workload: the same, plus one search per position of a fixed set (positions of seeded random games, a new
    game key per game), at each search setting below.
 
-Instructions per node = (workload instructions - baseline instructions) / nodes Stockfish reported. Every executed
+Instructions per node = (workload instructions - baseline instructions - new games x instructions per new game) /
+nodes Stockfish reported; instructions per new game (`ucinewgame`, which clears the 16 MB hash) come from a third
+run that starts a new game before every search; instructions per engine start are the baseline's. Every executed
 instruction address is then mapped to its mnemonic (objdump of the binary and its libraries), and the arithmetic
 operations are counted per lane, as FLOPs are counted: packed add/subtract/multiply count one operation per lane,
 `pmaddwd` (8 int16 multiplies, 4 pairwise adds) 12, floating-point add/subtract/multiply/divide one per lane.
@@ -37,11 +39,12 @@ import tempfile
 import time
 from collections import Counter, defaultdict
 from pathlib import Path
+from typing import Any
 
 import chess
 import chess.engine
 
-SETTINGS: dict[str, dict[str, object]] = {
+SETTINGS: dict[str, dict[str, Any]] = {
     "nodes1000": {"nodes": 1000, "options": {}},
     "nodes5000_elo1350": {"nodes": 5000, "options": {"UCI_LimitStrength": True, "UCI_Elo": 1350}},
 }
@@ -176,42 +179,56 @@ def main() -> None:
     if shutil.which("valgrind") is None or shutil.which("objdump") is None:
         sys.exit("needs valgrind and objdump (apt-get install valgrind binutils)")
     games = positions(args.positions)
-    figures: dict[str, object] = {"stockfish": args.stockfish, "positions": args.positions,
-                                  "method": "valgrind callgrind instruction counts, workload minus baseline; "
-                                            "arithmetic operations per lane from the executed instruction mix"}
+    searches = sum(len(g) for g in games)
+    figures: dict[str, Any] = {"stockfish": args.stockfish, "positions": args.positions,
+                               "method": "valgrind callgrind instruction counts, workload minus baseline; "
+                                         "arithmetic operations per lane from the executed instruction mix"}
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         start = time.perf_counter()
         _, base = profile(args.stockfish, [], 1, {}, folder, "baseline")
         tables = {obj: mnemonics(obj) for obj in base if obj.startswith("/")}
         base_mix, _, base_total = mix(base, tables)
+        figures["instructions_per_start"] = base_total
+        work: dict[str, tuple[int, int, Counter[str], float]] = {}
         for name, setting in SETTINGS.items():
-            options = dict(setting["options"])  # type: ignore[arg-type]
-            searched, work = profile(args.stockfish, games, int(setting["nodes"]), options,  # type: ignore[arg-type]
-                                     folder, name)
-            tables.update({obj: mnemonics(obj) for obj in work if obj.startswith("/") and obj not in tables})
-            work_mix, mapped, work_total = mix(work, tables)
-            delta = work_mix - base_mix
-            instructions = work_total - base_total
+            options = dict(setting["options"])
+            searched, counts = profile(args.stockfish, games, int(setting["nodes"]), options, folder, name)
+            tables.update({obj: mnemonics(obj) for obj in counts if obj.startswith("/") and obj not in tables})
+            work_mix, mapped, work_total = mix(counts, tables)
+            work[name] = (searched, work_total - base_total, work_mix - base_mix, mapped / work_total)
+        # a new game (ucinewgame: the hash cleared) per search instead of one per game of 13 searches
+        first = next(iter(SETTINGS))
+        alone = [[board] for game in games for board in game]
+        n_alone, counts = profile(args.stockfish, alone, int(SETTINGS[first]["nodes"]), dict(SETTINGS[first]["options"]),
+                                  folder, "new_game_each")
+        _, _, alone_total = mix(counts, tables)
+        n_first, i_first = work[first][0], work[first][1]
+        per_new_game = ((alone_total - base_total) - i_first - (n_alone - n_first) * i_first / n_first) / \
+            (searches - len(games))
+        figures["instructions_per_new_game"] = round(per_new_game)
+        for name, (searched, instructions, delta, mapped) in work.items():
+            node_instructions = instructions - len(games) * per_new_game
             ops = sum(LANES.get(m, 0) * n for m, n in delta.items())
             top = [(m, round(n / searched, 1)) for m, n in delta.most_common() if m in LANES][:8]
             figures[name] = {
-                "nodes": searched, "searches": sum(len(g) for g in games),
-                "instructions": instructions, "instructions_per_node": round(instructions / searched, 1),
+                "nodes": searched, "searches": searches, "new_games": len(games),
+                "instructions": instructions, "instructions_per_node": round(node_instructions / searched, 1),
                 "arith_ops": ops, "arith_ops_per_node": round(ops / searched, 1),
-                "mapped_share": round(mapped / work_total, 4), "top_arith_per_node": top,
+                "mapped_share": round(mapped, 4), "top_arith_per_node": top,
             }
-            print(f"{name}: {searched} nodes in {sum(len(g) for g in games)} searches; "
-                  f"{instructions / searched:,.0f} instructions/node; {ops / searched:,.0f} arithmetic ops/node "
-                  f"({mapped / work_total:.1%} of instructions mapped to mnemonics); top ops/node {top}")
+            print(f"{name}: {searched} nodes in {searches} searches, {len(games)} games; "
+                  f"{node_instructions / searched:,.0f} instructions/node; {ops / searched:,.0f} arithmetic ops/node "
+                  f"({mapped:.1%} of instructions mapped to mnemonics); top ops/node {top}")
         figures["seconds"] = round(time.perf_counter() - start, 1)
-    nodes = sum(v["nodes"] for k, v in figures.items() if k in SETTINGS)  # type: ignore[index]
-    for key in ("instructions", "arith_ops"):
-        total = sum(v[key] for k, v in figures.items() if k in SETTINGS)  # type: ignore[index]
-        figures[f"{key}_per_node"] = round(total / nodes, 1)
+    nodes = sum(figures[k]["nodes"] for k in SETTINGS)
+    figures["instructions_per_node"] = round(
+        sum(figures[k]["instructions"] - figures[k]["new_games"] * per_new_game for k in SETTINGS) / nodes, 1)
+    figures["arith_ops_per_node"] = round(sum(figures[k]["arith_ops"] for k in SETTINGS) / nodes, 1)
     print(f"pooled: {figures['instructions_per_node']:,} instructions/node, {figures['arith_ops_per_node']:,} "
-          f"arithmetic ops/node (the engine_flops factor); baseline {base_total:,} instructions; "
-          f"{figures['seconds']} s under valgrind")
+          f"arithmetic ops/node (the engine_flops factor); {per_new_game:,.0f} instructions per new game "
+          f"(ucinewgame clears the 16 MB hash); {base_total:,} instructions per engine start (start, NNUE, "
+          f"configure, isready, quit); {figures['seconds']} s under valgrind")
     if args.json is not None:
         args.json.write_text(json.dumps(figures, indent=1) + "\n")
 

@@ -13,7 +13,9 @@ import torch
 
 from bench.compute import (
     ENGINE_FLOPS_PER_NODE,
+    ENGINE_INSTRUCTIONS_PER_NEW_GAME,
     ENGINE_INSTRUCTIONS_PER_NODE,
+    ENGINE_INSTRUCTIONS_PER_START,
     SAMPLE_COUNTERS,
     ComputeMeter,
     FlopCounter,
@@ -99,8 +101,8 @@ def test_meter_counts_spends_and_survives_a_resume() -> None:
 def test_every_counter_is_in_the_record_from_the_start() -> None:
     snap = ComputeMeter().snapshot()
     assert snap["samples"] == dict.fromkeys(SAMPLE_COUNTERS, 0.0)
-    assert set(snap["compute"]) == {"train_flops", "infer_flops", "engine_nodes", "engine_instructions",
-                                    "engine_flops", "wall_s", "cpu_s", "verifier_calls", "steps"}
+    assert set(snap["compute"]) == {"train_flops", "infer_flops", "engine_nodes", "engine_new_games", "engine_starts",
+                                    "engine_instructions", "engine_flops", "wall_s", "cpu_s", "verifier_calls", "steps"}
     assert all(v == 0 for k, v in snap["compute"].items() if k not in ("wall_s", "cpu_s"))
     meter = ComputeMeter()
     meter.set_episode_kind("rollouts")
@@ -126,12 +128,17 @@ def test_episodes_have_one_kind_and_budgets_follow_it() -> None:
 
 def test_engine_nodes_convert_with_the_measured_factors() -> None:
     meter = ComputeMeter()
-    meter.add_engine_nodes(1000)
-    meter.add_engine_nodes(234)
+    meter.add_engine_nodes(1000, new_games=1, starts=1)
+    meter.add_engine_nodes(234, new_games=2)
     compute = meter.snapshot()["compute"]
     assert compute["engine_nodes"] == 1234 and meter.spent("engine_nodes") == 1234
-    assert compute["engine_instructions"] == 1234 * ENGINE_INSTRUCTIONS_PER_NODE
-    assert compute["engine_flops"] == 1234 * ENGINE_FLOPS_PER_NODE
+    assert compute["engine_new_games"] == 3 and compute["engine_starts"] == 1
+    assert compute["engine_instructions"] == (1234 * ENGINE_INSTRUCTIONS_PER_NODE + 3 * ENGINE_INSTRUCTIONS_PER_NEW_GAME
+                                              + ENGINE_INSTRUCTIONS_PER_START)
+    assert compute["engine_flops"] == 1234 * ENGINE_FLOPS_PER_NODE  # clearing a hash and starting are no arithmetic
+    again = ComputeMeter()
+    again.load_state_dict(meter.state_dict())
+    assert again.snapshot()["compute"]["engine_instructions"] == compute["engine_instructions"]
     assert 5_000 < ENGINE_INSTRUCTIONS_PER_NODE < 50_000 and 5_000 < ENGINE_FLOPS_PER_NODE < 50_000
 
 

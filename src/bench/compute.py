@@ -6,8 +6,8 @@ One set of counters for every learner, present in every metrics record from eval
   rollouts, the kind in `episode_kind`), `tasks`, `forward_passes` (positions or sequences its network evaluated,
   search simulations included), `tokens` (language models);
 - compute: `train_flops`, `infer_flops` (measured), `engine_nodes` (Stockfish nodes searched for the learner while
-  it learned: opponents, verifiers, feedback, adjudication), `engine_instructions` and `engine_flops` (nodes times
-  the factors measured by benchmarks/engine_flops.py), `cpu_s` (this process, its reaped children and its live
+  it learned: opponents, verifiers, feedback, adjudication; with the new games and engine starts asked for),
+  `engine_instructions` and `engine_flops` (from the factors measured by benchmarks/engine_flops.py), `cpu_s` (this process, its reaped children and its live
   descendants: worker processes, Ray's processes, engines), `wall_s`, `verifier_calls`, `steps`.
 
 FLOPs of torch models are measured, not guessed: `FlopCounter` runs a FLOP-counting dispatch mode once per
@@ -44,11 +44,19 @@ EXTRA_SAMPLES = ("simulations",)
 SAMPLE_KINDS = (*SAMPLE_COUNTERS, *EPISODE_KINDS, *EXTRA_SAMPLES)
 BUDGET_UNITS = ("train_flops", "total_flops", "engine_nodes", "wall_s", "steps", *SAMPLE_KINDS)
 
-ENGINE_INSTRUCTIONS_PER_NODE = 10_841.0
+ENGINE_INSTRUCTIONS_PER_NODE = 10_380.0
 """x86 instructions Stockfish 15.1 (Debian 15.1-4, generic SSE2 build) executes per node searched, all threads and
-libraries, per-search and new-game overhead included: callgrind, workload minus baseline, 234,167 nodes over 78
-searches at 1,000 nodes (full strength) and 5,000 nodes (UCI_Elo 1350); 12,728 and 10,464 per node apart.
-`python benchmarks/engine_flops.py` (2026-12-01, 84 s under valgrind; instruction counts do not depend on load)."""
+libraries, per-search overhead included, new games and engine starts apart (below): callgrind, workload minus
+baseline minus 6 new games, 234,167 nodes over 78 searches at 1,000 nodes (full strength; 11,350 per node) and
+5,000 nodes (UCI_Elo 1350; 10,186 per node).
+`python benchmarks/engine_flops.py` (2026-12-01; instruction counts do not depend on the machine's load: two runs,
+at load 14 and 20, gave the same counts)."""
+ENGINE_INSTRUCTIONS_PER_NEW_GAME = 17_920_000.0
+"""Instructions of one `ucinewgame` at Hash 16 MB (the hash cleared): about 1,600 nodes' worth, so an engine that
+starts a new game for every short search (a verifier passing `game=object()`) costs more than its nodes. Measured
+as the difference between 39 searches in 3 games and the same 39 searches each in its own game."""
+ENGINE_INSTRUCTIONS_PER_START = 446_260_000.0
+"""Instructions of starting an engine process (NNUE loaded, configured, `isready`) and quitting it: the baseline run."""
 ENGINE_FLOPS_PER_NODE = 17_514.0
 """Arithmetic operations per node, counted like FLOPs (per lane, a multiply-add is 2) from the executed instruction
 mix of the same runs: packed integer add/sub/multiply (`pmaddwd` 12, `paddd` 4, `paddw`/`psubw`/`pmullw` 8, ...)
@@ -136,6 +144,8 @@ class ComputeMeter:
     infer_flops: float = 0.0
     verifier_calls: int = 0
     engine_nodes: int = 0
+    engine_new_games: int = 0
+    engine_starts: int = 0
     steps: int = 0
     samples: dict[str, float] = field(default_factory=lambda: defaultdict(float))
     episode_kind: str | None = None
@@ -188,9 +198,14 @@ class ComputeMeter:
             raise ValueError(f"this learner's episodes are {self.episode_kind or 'none'}; it cannot count {kind}")
         self.episode_kind = kind
 
-    def add_engine_nodes(self, nodes: int) -> None:
-        """Stockfish nodes searched for the learner while it learned (the node counts the engine reported)."""
+    def add_engine_nodes(self, nodes: int, new_games: int = 0, starts: int = 0) -> None:
+        """Stockfish work done for the learner while it learned: `nodes` as the engine reported them (`info nodes`,
+        `MoveResult.nodes`), `new_games` it was told to start (`ucinewgame`: python-chess sends one whenever the
+        `game=` key changes) and engine processes `starts`ed. Nodes make `engine_flops`; all three make
+        `engine_instructions`."""
         self.engine_nodes += int(nodes)
+        self.engine_new_games += int(new_games)
+        self.engine_starts += int(starts)
 
     def add_verifier_calls(self, count: int = 1) -> None:
         self.verifier_calls += int(count)
@@ -217,6 +232,11 @@ class ComputeMeter:
         return _Pause(self)
 
     # -- reading ----------------------------------------------------------------------------------------------------
+    @property
+    def engine_instructions(self) -> float:
+        return (self.engine_nodes * self.engine_instructions_per_node
+                + self.engine_new_games * ENGINE_INSTRUCTIONS_PER_NEW_GAME + self.engine_starts * ENGINE_INSTRUCTIONS_PER_START)
+
     def spent(self, unit: str) -> float:
         """How much of a budget unit has been used so far."""
         if unit == "train_flops":
@@ -250,7 +270,9 @@ class ComputeMeter:
                 "train_flops": self.train_flops,
                 "infer_flops": self.infer_flops,
                 "engine_nodes": self.engine_nodes,
-                "engine_instructions": self.engine_nodes * self.engine_instructions_per_node,
+                "engine_new_games": self.engine_new_games,
+                "engine_starts": self.engine_starts,
+                "engine_instructions": self.engine_instructions,
                 "engine_flops": self.engine_nodes * self.engine_flops_per_node,
                 "wall_s": round(self.wall_s, 3),
                 "cpu_s": round(self.cpu_s, 3),
@@ -267,6 +289,8 @@ class ComputeMeter:
             "infer_flops": self.infer_flops,
             "verifier_calls": self.verifier_calls,
             "engine_nodes": self.engine_nodes,
+            "engine_new_games": self.engine_new_games,
+            "engine_starts": self.engine_starts,
             "steps": self.steps,
             "samples": dict(self.samples),
             "episode_kind": self.episode_kind,
@@ -282,6 +306,8 @@ class ComputeMeter:
         self.infer_flops = float(state["infer_flops"])
         self.verifier_calls = int(state["verifier_calls"])
         self.engine_nodes = int(state.get("engine_nodes", 0))
+        self.engine_new_games = int(state.get("engine_new_games", 0))
+        self.engine_starts = int(state.get("engine_starts", 0))
         self.steps = int(state.get("steps", 0))
         samples = dict(state["samples"])
         kind = state.get("episode_kind")
@@ -453,7 +479,9 @@ def per_position_flops(counter: FlopCounter, model: Any, example: Any, tag: str 
 __all__ = [
     "BUDGET_UNITS",
     "ENGINE_FLOPS_PER_NODE",
+    "ENGINE_INSTRUCTIONS_PER_NEW_GAME",
     "ENGINE_INSTRUCTIONS_PER_NODE",
+    "ENGINE_INSTRUCTIONS_PER_START",
     "EPISODE_KINDS",
     "OUTSIDE_KNOWLEDGE",
     "SAMPLE_COUNTERS",

@@ -139,6 +139,7 @@ def test_training_against_a_stockfish_rung_with_feedback(tiny_dir: Path, tmp_pat
     opponent = int(game.headers["BlackNodes" if record.color == "White" else "WhiteNodes"])
     assert opponent > 0 and lrn.feedback_nodes >= lrn.feedback_calls * 2000 * 0.5
     assert meter.engine_nodes == opponent + lrn.feedback_nodes
+    assert meter.engine_starts == 2 and meter.engine_new_games == 2  # opponent and feedback engines: one game each
     assert lrn.eval_info()["outside_knowledge"] == ["pretrained model", "engine opponent", "engine feedback"]
     assert record.mistakes and all(m.drop_cp >= 100 for m in record.mistakes)  # a random-weight model blunders
     assert "Your worst moves" in lrn.make_player().history

@@ -187,7 +187,7 @@ class IclLearner:
         meter.add_samples("forward_passes", after["calls"] - before["calls"])
         meter.add_samples("tokens", (after["tokens_in"] - before["tokens_in"]) + (after["tokens_out"] - before["tokens_out"]))
         meter.add_infer_flops(after["flops"] - before["flops"])
-        meter.add_engine_nodes(opponent_nodes)
+        meter.add_engine_nodes(opponent_nodes, new_games=int(opponent_nodes > 0))  # a new game key per game
 
     def _record(self, game: chess.pgn.Game, color: chess.Color, opponent: str) -> GameRecord:
         moves = list(game.mainline_moves())
@@ -199,13 +199,14 @@ class IclLearner:
             if self._engine is None:
                 self._engine = NodeCountingEngine(open_engine(self.context.stockfish.path if self.context.stockfish
                                                               else None))
+                self.context.meter.add_engine_nodes(0, starts=1)
             nodes = self._engine.nodes
             found, calls = worst_moves(self._engine, moves, color, int(self.cfg.feedback_nodes),  # type: ignore[arg-type]
                                        max(shown, self._lesson_moves), int(self.cfg.min_drop_cp), start=board)
             self.feedback_calls += calls
             self.feedback_nodes += self._engine.nodes - nodes
             self.context.meter.add_verifier_calls(calls)
-            self.context.meter.add_engine_nodes(self._engine.nodes - nodes)
+            self.context.meter.add_engine_nodes(self._engine.nodes - nodes, new_games=1)  # worst_moves: one game key
         start_fen = "" if board.fen() == chess.STARTING_FEN else board.fen()
         return GameRecord(index=self.games + 1, color="White" if color == chess.WHITE else "Black", opponent=opponent,
                           result=result, outcome=outcome_for(result, color), moves=board.variation_san(moves),
@@ -242,6 +243,8 @@ class IclLearner:
         if self._opponent is None:
             self._opponent = build_opponent(str(self.cfg.opponent), list(self.context.rungs), self.context.stockfish,
                                             self.context.seed)
+            if isinstance(self._opponent, StockfishPlayer):
+                self.context.meter.add_engine_nodes(0, starts=1)
         return self._opponent
 
     # -- records ----------------------------------------------------------------------------------------------
