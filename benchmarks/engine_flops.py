@@ -200,8 +200,8 @@ def main() -> None:
         # a new game (ucinewgame: the hash cleared) per search instead of one per game of 13 searches
         first = next(iter(SETTINGS))
         alone = [[board] for game in games for board in game]
-        n_alone, counts = profile(args.stockfish, alone, int(SETTINGS[first]["nodes"]), dict(SETTINGS[first]["options"]),
-                                  folder, "new_game_each")
+        n_alone, counts = profile(args.stockfish, alone, int(SETTINGS[first]["nodes"]),
+                                  dict(SETTINGS[first]["options"]), folder, "new_game_each")
         _, _, alone_total = mix(counts, tables)
         n_first, i_first = work[first][0], work[first][1]
         per_new_game = ((alone_total - base_total) - i_first - (n_alone - n_first) * i_first / n_first) / \

@@ -7,8 +7,9 @@ One set of counters for every learner, present in every metrics record from eval
   search simulations included), `tokens` (language models);
 - compute: `train_flops`, `infer_flops` (measured), `engine_nodes` (Stockfish nodes searched for the learner while
   it learned: opponents, verifiers, feedback, adjudication; with the new games and engine starts asked for),
-  `engine_instructions` and `engine_flops` (from the factors measured by benchmarks/engine_flops.py), `cpu_s` (this process, its reaped children and its live
-  descendants: worker processes, Ray's processes, engines), `wall_s`, `verifier_calls`, `steps`.
+  `engine_instructions` and `engine_flops` (from the factors measured by benchmarks/engine_flops.py), `cpu_s`
+  (this process, its reaped children and its live descendants: worker processes, Ray's processes, engines),
+  `wall_s`, `verifier_calls`, `steps`.
 
 FLOPs of torch models are measured, not guessed: `FlopCounter` runs a FLOP-counting dispatch mode once per
 (model, batch shape, pass) on a real batch and reuses the figure for every later batch of that shape; `count_flops`
@@ -49,8 +50,8 @@ ENGINE_INSTRUCTIONS_PER_NODE = 10_380.0
 libraries, per-search overhead included, new games and engine starts apart (below): callgrind, workload minus
 baseline minus 6 new games, 234,167 nodes over 78 searches at 1,000 nodes (full strength; 11,350 per node) and
 5,000 nodes (UCI_Elo 1350; 10,186 per node).
-`python benchmarks/engine_flops.py` (2026-12-01; instruction counts do not depend on the machine's load: two runs,
-at load 14 and 20, gave the same counts)."""
+`python benchmarks/engine_flops.py` (2026-12-01; instruction counts do not depend on the machine's load: three runs
+at load averages from about 5 to 25 on 2 cores gave the same counts, the baseline within 100 of 446 M)."""
 ENGINE_INSTRUCTIONS_PER_NEW_GAME = 17_920_000.0
 """Instructions of one `ucinewgame` at Hash 16 MB (the hash cleared): about 1,600 nodes' worth, so an engine that
 starts a new game for every short search (a verifier passing `game=object()`) costs more than its nodes. Measured
@@ -235,7 +236,8 @@ class ComputeMeter:
     @property
     def engine_instructions(self) -> float:
         return (self.engine_nodes * self.engine_instructions_per_node
-                + self.engine_new_games * ENGINE_INSTRUCTIONS_PER_NEW_GAME + self.engine_starts * ENGINE_INSTRUCTIONS_PER_START)
+                + self.engine_new_games * ENGINE_INSTRUCTIONS_PER_NEW_GAME
+                + self.engine_starts * ENGINE_INSTRUCTIONS_PER_START)
 
     def spent(self, unit: str) -> float:
         """How much of a budget unit has been used so far."""

@@ -201,8 +201,9 @@ class IclLearner:
                                                               else None))
                 self.context.meter.add_engine_nodes(0, starts=1)
             nodes = self._engine.nodes
-            found, calls = worst_moves(self._engine, moves, color, int(self.cfg.feedback_nodes),  # type: ignore[arg-type]
-                                       max(shown, self._lesson_moves), int(self.cfg.min_drop_cp), start=board)
+            found, calls = worst_moves(self._engine, moves, color,  # type: ignore[arg-type]
+                                       int(self.cfg.feedback_nodes), max(shown, self._lesson_moves),
+                                       int(self.cfg.min_drop_cp), start=board)
             self.feedback_calls += calls
             self.feedback_nodes += self._engine.nodes - nodes
             self.context.meter.add_verifier_calls(calls)
