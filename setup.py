@@ -57,6 +57,7 @@ setup(
     packages=find_namespace_packages("src", include=["bench", "bench.*"]) + CONF_PACKAGES,
     package_dir={"": "src", "bench.conf": "conf"},
     package_data={name: CONF_FILES for name in CONF_PACKAGES},
+    exclude_package_data={"bench": ["*.c"]},  # the extension's source is in the sdist, not the wheel
     ext_modules=[
         Extension("bench._movegen", ["src/bench/_movegen.c"], extra_compile_args=["-O2", "-ffp-contract=off"],
                   optional=True)
