@@ -117,8 +117,9 @@ def learners_table(analysis: Analysis) -> Table:
         *(unit_label(u) for u in units)], rows=rows, notes=[
         "Outside knowledge: what the learning used beyond the rules of chess (learner_info.outside_knowledge; "
         "vocabulary in bench.compute.OUTSIDE_KNOWLEDGE); 'not recorded' for records older than that field. A unit "
-        "is recorded when the last evaluation after learning carries it above 0; total FLOPs also need the engine's "
-        "work counted wherever the learning used Stockfish (bench.report.units)."])
+        "is recorded when the last evaluation after learning carries it, above 0 except training FLOPs (in-context "
+        "learning trains nothing); total FLOPs also need the engine's work counted wherever the learning used "
+        "Stockfish (bench.report.units)."])
 
 
 def final_table(analysis: Analysis) -> Table:
