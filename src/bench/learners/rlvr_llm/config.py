@@ -31,6 +31,9 @@ class AdapterConfig:
     dropout: float = 0.0
     target_modules: List[str] = field(default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"])
     """Linear layers that get an adapter."""
+    top_layers: int = 0
+    """Adapters only in the last this many transformer blocks (0: every block). Gradients then stop there, so a
+    training step costs a forward pass plus the backward pass of those blocks only."""
 
 
 @dataclass

@@ -97,6 +97,35 @@ class Picks:
     texts: list[Any]
 
 
+@dataclass(frozen=True)
+class _Adapter:
+    rank: int
+    alpha: float
+    dropout: float
+    target_modules: list[str]
+
+
+def adapter_modules(cfg: Any, model: Any) -> _Adapter:
+    """icl's adapter settings with `target_modules` narrowed to the last `top_layers` blocks: the full names of the
+    matching linear layers there (peft matches a name exactly)."""
+    modules = list(cfg.target_modules)
+    top = int(cfg.top_layers)
+    blocks = int(getattr(model.config, "num_hidden_layers", 0) or 0)
+    if top > 0 and blocks:
+        first = max(0, blocks - top)
+        names = []
+        for name, _ in model.named_modules():
+            parts = name.split(".")
+            if parts[-1] in cfg.target_modules and "layers" in parts:
+                index = parts[parts.index("layers") + 1]
+                if index.isdigit() and int(index) >= first:
+                    names.append(name)
+        if not names:
+            raise BenchError(f"learner.adapter.top_layers={top}: no {modules} in the model's last {top} blocks")
+        modules = names
+    return _Adapter(int(cfg.rank), float(cfg.alpha), float(cfg.dropout), modules)
+
+
 def _check(cfg: Any) -> None:
     for name, value, allowed in (("action", cfg.action, ACTIONS), ("train", cfg.train, TRAINS),
                                  ("warm_start", cfg.warm_start, WARM_STARTS), ("grpo.loss_agg", cfg.grpo.loss_agg,
@@ -132,7 +161,7 @@ class RlvrLlmLearner:
         g = cfg.grpo
         self.ref_model: Any = None
         if cfg.train == "lora":
-            self.wrapped = attach_adapter(self.model, cfg.adapter, seed)
+            self.wrapped = attach_adapter(self.model, adapter_modules(cfg.adapter, self.model), seed)
             params = [p for p in self.wrapped.parameters() if p.requires_grad]
         else:
             self.wrapped = None
