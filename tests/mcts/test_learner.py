@@ -162,3 +162,27 @@ def test_pipelined_self_play_trains_and_closes(pipeline: bool) -> None:
     finally:
         learner.close()
     assert learner.pool is None and not learner.in_flight
+
+
+def test_self_play_can_start_from_random_endgames() -> None:
+    """`start_endgame_prob`: legal, unfinished, varied and reproducible endgames with at most `endgame_max_pieces`
+    pieces a side besides the king, no pawn on a back rank; games from them end by the rules, often in mate."""
+    from bench.learners.mcts.search import UniformEvaluator
+    from bench.learners.mcts.selfplay import SelfPlay, random_endgame
+
+    rng = np.random.default_rng(0)
+    boards = [random_endgame(rng, 3) for _ in range(300)]
+    assert all(b.is_valid() and not b.is_game_over() for b in boards)
+    for b in boards:
+        for color in (chess.WHITE, chess.BLACK):
+            assert len(b.pieces(chess.KING, color)) == 1 and chess.popcount(b.occupied_co[color]) <= 4
+        assert not b.pawns & (chess.BB_RANK_1 | chess.BB_RANK_8)
+    assert len({b.fen() for b in boards}) == 300 and {b.turn for b in boards} == {chess.WHITE, chess.BLACK}
+    assert [b.fen() for b in boards[:5]] == [random_endgame(r, 3).fen() for r in [np.random.default_rng(0)] * 5]
+
+    cfg = SimpleNamespace(**{**MCTS_DEFAULTS, **TINY, "start_endgame_prob": 1.0, "games_per_worker": 8,
+                             "max_plies": 30, "scan": "tree", "adjudication": "draw"})
+    out = SelfPlay(UniformEvaluator(), cfg, np.random.default_rng(1)).play(40)
+    stats = out["stats"]
+    assert stats["games"] >= 8 and stats["mates"] >= 1, stats  # every game ends by ply 30 (searches may overlap)
+    assert set(np.unique(out["samples"]["outcome"])) <= {-1, 0, 1} and np.any(out["samples"]["outcome"] != 0)

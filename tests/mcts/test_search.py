@@ -9,6 +9,7 @@ import chess
 import numpy as np
 import pytest
 
+from bench.encoding import repetition_count
 from bench.learners.mcts.search import (
     BatchedSearch,
     SearchConfig,
@@ -117,7 +118,7 @@ def test_visit_counts_sum_to_the_simulations(leaves: int) -> None:
     board.push_san("e4")
     root = run(board, 97, leaves_per_root=leaves)
     assert root.child_n.sum() == 97 and np.all(root.child_n == np.round(root.child_n))
-    assert root.visits == 97
+    assert root.visits == 98  # the simulations and the root's own evaluation
     # every edge's value sum stays within [-n, n] once the virtual losses are undone
     assert np.all(np.abs(root.child_w) <= root.child_n + 1e-9)
 
@@ -219,3 +220,74 @@ def test_completed_q_target_is_the_prior_before_any_visit() -> None:
     priors /= priors.sum()
     root.child_n[:] = 0
     assert np.allclose(completed_q_policy(root, priors), priors)
+
+
+class DecoyEvaluator:
+    """Values from material for the side to move; priors 0.9 on one decoy move wherever it is legal."""
+
+    def __init__(self, decoy: str) -> None:
+        self.decoy = decoy
+
+    def evaluate(self, nodes: Sequence[SearchNode]) -> tuple[list[np.ndarray], np.ndarray]:
+        from bench.learners.mcts.selfplay import material
+
+        priors, values = [], []
+        for node in nodes:
+            ucis = [m.uci() for m in node.moves]
+            p = np.full(len(ucis), 0.1 / max(len(ucis) - 1, 1))
+            if self.decoy in ucis:
+                p[ucis.index(self.decoy)] = 0.9
+            else:
+                p[:] = 1.0 / len(p)
+            priors.append(p)
+            lead = material(node.board) * (1 if node.board.turn == chess.WHITE else -1)
+            values.append(np.tanh(lead / 5))
+        return priors, np.array(values)
+
+
+@pytest.mark.parametrize("scan", ["root", "tree"])
+def test_scan_finds_a_mate_in_one_the_priors_hide(scan: str) -> None:
+    """Two simulations with 90% of the prior on a quiet move: only a scan of the root's children sees Ra8#."""
+    decoy = DecoyEvaluator("g1f1")
+    assert best_move(run(chess.Board(BACK_RANK), 2, decoy)) == "g1f1"
+    root = run(chess.Board(BACK_RANK), 2, decoy, scan=scan)
+    assert best_move(root) == "a1a8" and root.proven == 1.0
+
+
+def test_tree_scan_solves_the_mate_in_two_with_far_fewer_simulations() -> None:
+    """Every node scanned: Kb3's replies are each proven lost as soon as they are reached, so the solver proves
+    the key move within a few hundred simulations (3,000 without the scan do not always)."""
+    board = chess.Board(MATE_IN_TWO)
+    root = run(board, 300, c_puct=1.0, scan="tree")
+    assert best_move(root) == "a4b3" and root.proven == 1.0
+    assert run(board, 300, c_puct=1.0).proven is None
+
+
+def test_scan_solves_a_node_whose_every_move_ends_the_game() -> None:
+    """Black's only moves capture into a bare-kings draw: the scanned root is a proven draw."""
+    board = chess.Board("8/8/8/8/8/8/6Qk/4K3 b - - 0 1")  # Kxg2 is forced and leaves K v K
+    from bench.learners.mcts.search import scan
+
+    root = SearchNode.root(board)
+    scan(root, history_counts(board), [])
+    assert [m.uci() for m in root.moves] == ["h2g2"] and root.proven == 0.0
+
+
+def test_a_winning_side_does_not_walk_into_a_repetition() -> None:
+    """White is a queen up; Qd2-d1 would make a position stand a third time (a draw by the game's history). The
+    priors push that move (0.9), the values know material. With AlphaZero's first-play value (0 for an unvisited
+    move) the draw looks as good as any unexplored move and takes every simulation; with Lc0's FPU reduction an
+    unexplored move is worth about the parent's value, so the search finds that the other moves keep the queen."""
+    board = chess.Board("4k3/8/8/8/8/8/8/3QK3 w - - 0 1")
+    for uci in ["d1d2", "e8f8", "d2d1", "f8e8", "d1c2", "e8f8", "c2d1", "f8g8", "d1d2", "g8f8"]:
+        board.push_uci(uci)
+    assert repetition_count(board) == 1  # the root stands a second time
+    board.push_uci("d2d1")
+    assert board.is_repetition(3)  # (the premise: d2d1 now makes Qd1/Kf8, Black to move, stand a third time)
+    board.pop()
+    decoy = DecoyEvaluator("d2d1")
+    assert best_move(run(board, 64, decoy)) == "d2d1"
+    root = run(board, 64, decoy, fpu_reduction=0.3)
+    child = root.children[[m.uci() for m in root.moves].index("d2d1")]
+    assert child is not None and child.terminal == 0.0
+    assert best_move(root) != "d2d1" and root.q() > 0.5

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Optional
 
 from bench.config import LearnerConfig
 
@@ -39,6 +40,12 @@ class MctsConfig(LearnerConfig):
     """Exploration constant of PUCT."""
     fpu: float = 0.0
     """Value assumed for unvisited moves (from the chooser's view)."""
+    fpu_reduction: Optional[float] = None
+    """When set, unvisited moves are valued at the parent's mean value minus this instead of `fpu` (Lc0's FPU
+    reduction), so a winning side explores before settling for a draw its prior likes."""
+    scan: str = "none"
+    """Generate all of a node's children when it is first reached, so mates in one, stalemates and repetitions
+    one move away are known before any visit: `none`, `root` or `tree` (see bench.learners.mcts.search.scan)."""
     dirichlet_alpha: float = 0.3
     """Dirichlet noise concentration at the self-play root (AlphaZero chess: 0.3)."""
     dirichlet_eps: float = 0.25
@@ -52,6 +59,11 @@ class MctsConfig(LearnerConfig):
     """Plies every game advances in one `improve()` call."""
     start_random_plies: int = 0
     """Self-play games start after 0..this many uniformly random moves (0: from the initial position)."""
+    start_endgame_prob: float = 0.0
+    """Probability that a self-play game starts from a random endgame instead (kings plus up to
+    `endgame_max_pieces` pieces a side; see selfplay.random_endgame): games that end in mate within minutes."""
+    endgame_max_pieces: int = 4
+    """Most pieces (besides the king) a side gets in a random endgame start."""
     max_plies: int = 80
     """Ply cap of a self-play game, then adjudication."""
     adjudication: str = "material"

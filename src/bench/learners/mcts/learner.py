@@ -144,6 +144,8 @@ class MctsLearner:
             leaves_per_step=self.cfg.eval_leaves_per_step,
             device=self.device,
             seed=self.context.seed,
+            scan=self.cfg.scan,
+            fpu_reduction=self.cfg.fpu_reduction,
         )
 
     def eval_info(self) -> dict[str, Any]:

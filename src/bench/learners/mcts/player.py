@@ -29,11 +29,14 @@ class MctsPlayer(PlayerBase):
         leaves_per_step: int = 8,
         device: str = "cpu",
         seed: int = 0,
+        scan: str = "none",
+        fpu_reduction: float | None = None,
     ) -> None:
         self.name = name
         self.simulations = int(simulations)
         self.evaluator = NetworkEvaluator(net, device, FlopCounter())
-        self.cfg = SearchConfig(c_puct=c_puct, fpu=fpu, leaves_per_root=max(1, int(leaves_per_step)))
+        self.cfg = SearchConfig(c_puct=c_puct, fpu=fpu, leaves_per_root=max(1, int(leaves_per_step)), scan=scan,
+                                fpu_reduction=fpu_reduction)
         self.rng = np.random.default_rng(seed)
         self.search = BatchedSearch(self.evaluator, self.cfg, self.rng)
         self.root: SearchNode | None = None

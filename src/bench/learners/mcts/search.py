@@ -7,7 +7,10 @@ virtual loss. Selection is AlphaZero's PUCT (Silver et al. 2018, supplementary "
     a* = argmax_a Q(s, a) + c_puct * P(s, a) * sqrt(N(s)) / (1 + N(s, a)).
 Terminal positions are found by the rules (mate, stalemate, threefold repetition, fifty moves, insufficient
 material) and never expanded; proven results are propagated as in an MCTS-solver (Winands et al. 2008), so a
-mate is chosen over a more visited move. Dirichlet noise goes on the root's priors only.
+mate is chosen over a more visited move. With `SearchConfig.scan` a node's children are all generated when it is
+first reached, so a mate in one (and a stalemate or repetition one move away) is known before any visit, whatever
+the priors say: a few simulations cannot otherwise visit the one mating move among forty. Dirichlet noise goes on
+the root's priors only.
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ class SearchNode:
 
     __slots__ = (
         "board", "key", "reps", "moves", "indices", "priors", "child_n", "child_w",
-        "children", "visits", "terminal", "proven", "value",
+        "children", "visits", "terminal", "proven", "value", "net_value",
     )
 
     def __init__(self, board: chess.Board, reps: int) -> None:
@@ -69,10 +72,11 @@ class SearchNode:
         return self.child_n.copy()
 
     def best_action(self) -> int:
-        """A proven win if there is one, else the most visited move (ties broken by mean value)."""
+        """A proven win if there is one (a mate first), else the most visited move (ties broken by mean value)."""
         wins = [a for a, c in enumerate(self.children) if c is not None and c.proven == -1.0]
         if wins:
-            return wins[0]
+            mates = [a for a in wins if self.children[a].terminal == -1.0]
+            return (mates or wins)[0]
         q = np.where(self.child_n > 0, self.child_w / np.maximum(self.child_n, 1), -2.0)
         order = np.lexsort((q, self.child_n))
         return int(order[-1])
@@ -95,6 +99,7 @@ def node_init(node: SearchNode, board: chess.Board, key: tuple, reps: int) -> No
     node.children = [None] * n
     node.visits = 0
     node.value = 0.0
+    node.net_value = 0.0
     if not n:
         node.terminal = -1.0 if check else 0.0
     elif reps >= 2 or board.halfmove_clock >= 100 or (
@@ -145,6 +150,11 @@ class SearchConfig:
     dirichlet_eps: float = 0.25
     fpu: float = 0.0
     """Value assumed for unvisited moves, from the parent's view (AlphaZero: 0)."""
+    fpu_reduction: Optional[float] = None
+    """When set, unvisited moves are valued at the network's value of their parent minus this (first-play urgency
+    by reduction, as Lc0 and KataGo do, but from the parent's own evaluation rather than its running mean, which
+    the first visited moves dominate) instead of `fpu`: in a won position a draw (0) no longer looks as good as an
+    unexplored move, so a few simulations do not all go to a repetition the prior happens to like."""
     leaves_per_root: int = 1
     """Leaves each root sends per step (> 1 uses virtual loss)."""
     virtual_loss: float = 1.0
@@ -153,6 +163,10 @@ class SearchConfig:
     plays the capped game it is trained on: its leaves near the cap carry the adjudicated result."""
     cap_value: Optional[Callable[[chess.Board], float]] = None
     """The adjudicated value of a capped position for its side to move (needed when `ply_cap` > 0)."""
+    scan: str = "none"
+    """Where a node's children are all generated when the node is first reached, so terminal children (mate,
+    stalemate, repetition, fifty moves) are known at once: `none`, `root` or `tree` (every node). A node with a
+    mating move is then proven won without a network evaluation. Costs about 0.4 ms per scanned node."""
 
 
 class SearchJob:
@@ -213,6 +227,8 @@ class BatchedSearch:
                 continue
             root = job.root
             if not root.expanded:
+                if self.cfg.scan != "none":
+                    scan(root, job.history, [])
                 fresh.append(job)
                 pending.append((root, [root], []))
                 waiting.add(id(root))
@@ -222,6 +238,8 @@ class BatchedSearch:
             for _ in range(min(job.left, self.cfg.leaves_per_root)):
                 path, actions = self._select(root, job.history)
                 leaf = path[-1]
+                if leaf.proven is None and self.cfg.scan == "tree":
+                    scan(leaf, job.history, [n.key for n in path[1:]])
                 if leaf.proven is not None:
                     self._backup(path, actions, leaf.proven, virtual=False)
                     job.left -= 1
@@ -238,6 +256,9 @@ class BatchedSearch:
         for (leaf, path, actions), value in zip(pending, values):
             if actions:
                 self._backup(path, actions, float(value), virtual=True)
+            else:  # a fresh root: its own evaluation counts in its mean value, as a leaf's does
+                leaf.visits += 1
+                leaf.value += float(value)
         for job in fresh:  # a root's own expansion is not a simulation; noise goes on its fresh priors
             if job.noise:
                 self._add_noise(job)
@@ -255,17 +276,22 @@ class BatchedSearch:
         priors, values = self.evaluator.evaluate(nodes)
         self.evaluated += len(nodes)
         self.batches += 1
-        for node, p in zip(nodes, priors):
+        values = np.asarray(values, dtype=np.float64)
+        for node, p, v in zip(nodes, priors, values):
             node.priors = np.asarray(p, dtype=np.float64)
-        return np.asarray(values, dtype=np.float64)
+            node.net_value = float(v)
+        return values
 
     def _select(self, root: SearchNode, counts: Counter) -> tuple[list[SearchNode], list[int]]:
         node, path, actions, keys = root, [root], [], []
         c = self.cfg.c_puct
         fpu = self.cfg.fpu
+        reduction = self.cfg.fpu_reduction
         cap = self.cfg.ply_cap
         select = puct_select or puct_numpy
         while node.priors is not None and node.proven is None or node is root:  # expanded and unsolved
+            if reduction is not None:
+                fpu = node.net_value - reduction
             a = select(node.child_n, node.child_w, node.priors, c, node.visits, fpu)
             child = node.children[a]
             if child is None:
@@ -317,6 +343,20 @@ class BatchedSearch:
                 best = max(best, -child.proven)
         if not unknown:
             node.proven = best
+
+
+def scan(node: SearchNode, counts: Counter, path_keys: list) -> None:
+    """Generate every child of `node` (an unexpanded, unsolved position) and solve it if a child decides it: a
+    mating move proves it won; if every move ends the game by the rules, its value is the best of them.
+    `counts` + `path_keys` give the children's repetitions, as in `SearchNode.child`."""
+    if node.terminal is not None or node.proven is not None:
+        return
+    for a in range(len(node.moves)):
+        if node.child(a, counts, path_keys).terminal == -1.0:
+            node.proven = 1.0
+            return
+    if all(c.terminal is not None for c in node.children):
+        node.proven = max(-c.terminal for c in node.children)
 
 
 def visit_policy(root: SearchNode, temperature: float, rng: np.random.Generator) -> int:

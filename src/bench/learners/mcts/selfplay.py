@@ -43,6 +43,33 @@ def adjudicate(board: chess.Board, rule: str, margin: int) -> float:
     return float(np.sign(diff)) if abs(diff) >= margin else 0.0
 
 
+ENDGAME_PIECES = (chess.QUEEN, chess.ROOK, chess.ROOK, chess.BISHOP, chess.KNIGHT, chess.PAWN, chess.PAWN, chess.PAWN)
+"""What a random endgame's pieces are drawn from (with replacement): pawns and rooks more often, as in real endings."""
+
+
+def random_endgame(rng: np.random.Generator, max_pieces: int) -> chess.Board:
+    """A legal position with the two kings and, for each side independently, 0 to `max_pieces` other pieces drawn
+    from `ENDGAME_PIECES`, on random squares (no pawn on the first or last rank), either side to move, not over.
+
+    Games from such positions end by the rules within a few dozen plies far more often than games from the opening:
+    they are where a small net sees checkmates (and stalemates, and bare kings) delivered and learns what they are
+    worth, the last step of every won game, which capped opening-length self-play games rarely reach."""
+    while True:
+        board = chess.Board(None)
+        squares = [int(s) for s in rng.permutation(64)]
+        board.set_piece_at(squares.pop(), chess.Piece(chess.KING, chess.WHITE))
+        board.set_piece_at(squares.pop(), chess.Piece(chess.KING, chess.BLACK))
+        for color in (chess.WHITE, chess.BLACK):
+            for _ in range(int(rng.integers(0, max_pieces + 1))):
+                piece = ENDGAME_PIECES[int(rng.integers(len(ENDGAME_PIECES)))]
+                while piece == chess.PAWN and chess.square_rank(squares[-1]) in (0, 7):
+                    squares.insert(0, squares.pop())  # a pawn goes on the next square that is not a back rank
+                board.set_piece_at(squares.pop(), chess.Piece(piece, color))
+        board.turn = bool(rng.integers(2))
+        if board.is_valid() and not board.is_game_over(claim_draw=False):
+            return board
+
+
 @dataclass
 class _Game:
     board: chess.Board
@@ -72,7 +99,9 @@ class SelfPlay:
             evaluator,
             SearchConfig(
                 c_puct=cfg.c_puct, dirichlet_alpha=cfg.dirichlet_alpha, dirichlet_eps=cfg.dirichlet_eps, fpu=cfg.fpu,
+                fpu_reduction=getattr(cfg, "fpu_reduction", None),
                 ply_cap=cfg.max_plies if getattr(cfg, "search_sees_cap", False) else 0, cap_value=self._cap_value,
+                scan=getattr(cfg, "scan", "none"),
             ),
             rng,
         )
@@ -92,6 +121,13 @@ class SelfPlay:
         return _Game(board=board, root=root, history=Counter([root.key]), check_resign=check)
 
     def _start_position(self) -> chess.Board:
+        """With probability `start_endgame_prob` a random endgame (`random_endgame`), else `_opening_start`."""
+        prob = float(getattr(self.cfg, "start_endgame_prob", 0.0))
+        if prob > 0 and self.rng.random() < prob:
+            return random_endgame(self.rng, int(getattr(self.cfg, "endgame_max_pieces", 4)))
+        return self._opening_start()
+
+    def _opening_start(self) -> chess.Board:
         """The initial position, or with `start_random_plies` > 0 the position after a uniformly random number
         (0 to that many) of uniformly random legal moves, renumbered as move 1 so that the ply cap, the
         temperature schedule and the statistics count the self-play game's own plies. Games that start from
