@@ -114,3 +114,25 @@ def test_evaluation_plays_rounds_until_its_interval_is_narrow_enough(target: flo
     result = evaluate(lambda: RandomPlayer(name="me"), "me", rungs, calibration, cfg.eval, GameRules.from_config(cfg.eval),
                       cfg.stockfish, prior=None, seed=2, progress=False, concurrency=2)
     assert len(result.games) == expected_games and result.stopped == stopped
+
+
+@pytest.mark.stockfish
+def test_the_random_learner_lands_on_the_random_rung_of_the_default_ladder() -> None:
+    """The random mover, evaluated against the random rung and its neighbours under the default rules (to mate),
+    is rated where the calibration put the random rung: their difference (the random rung as a player of known
+    rating, its error and the learner's shared through the ladder's covariance) is zero within its 99.7% interval."""
+    from bench import elo
+
+    cfg = compose_config(["ladder=default", "eval=default", "eval.games=80", "eval.rounds=1", "eval.rungs=3",
+                          "eval.target_halfwidth=null"])
+    rungs = rungs_from_config(cfg.ladder)
+    calibration = load_calibration(cfg.ladder, rungs, "mate")
+    result = evaluate(lambda: RandomPlayer(name="me"), "me", rungs, calibration, cfg.eval, GameRules.from_config(cfg.eval),
+                      cfg.stockfish, prior=None, seed=5, progress=False, concurrency=2)
+    assert set(result.per_rung) == {"random", "eps90", "eps80"}
+    order, cov = calibration.covariance
+    fit = result.fit
+    diff = elo.rating_difference(fit.games.elo, fit.games.se, fit.weights, calibration.elo("random"), 0.0,
+                                 {"random": 1.0}, cov, order, level=0.997)
+    assert diff.low <= 0.0 <= diff.high, diff
+    assert diff.se < 80  # 80 cheap games and a dense ladder: a test with power, not a 900-Elo-wide pass

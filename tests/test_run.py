@@ -19,7 +19,7 @@ from tests.conftest import write_det_conf
 pytestmark = pytest.mark.stockfish
 
 TIMING_KEYS = {"wall_s", "cpu_s", "eval_seconds", "time", "seconds"}
-RANDOM_RUN = ["learner=random", "budget.unit=games", "budget.amount=4", "budget.evals=2", "budget.first=0.5"]
+RANDOM_RUN = ["learner=random", "budget.unit=steps", "budget.amount=4", "budget.evals=2", "budget.first=0.5"]
 
 
 def strip_timing(node: object) -> object:
@@ -41,7 +41,7 @@ def test_random_run_writes_metrics_pgn_and_config(make_cfg, run_dir: Path) -> No
         assert set(record["compute"]) >= {"train_flops", "infer_flops", "wall_s", "cpu_s", "verifier_calls"}
         low, high = record["elo_ci"]
         assert low <= record["elo"] <= high and record["games"] == 16
-    assert records[-1]["samples"]["games"] == 4
+    assert records[-1]["compute"]["steps"] == 4 and records[-1]["samples"]["positions"] == 0
     games = RunDir(run_dir).read_games()
     assert len(games) == 48
     assert all(g.headers["Rules"] and g.headers["Rung"] for g in games)
