@@ -248,3 +248,20 @@ def test_a_rung_served_by_bench_uci_plays_stockfish(tmp_path: Path) -> None:
     finally:
         rung.quit()
         stockfish.quit()
+
+
+def test_an_rlvr_checkpoint_plays_its_policy_from_its_own_network(tmp_path: Path) -> None:
+    from bench.learners.rlvr.player import PolicyPlayer
+    from bench.network import PolicyValueNet
+    from bench.uci import load_player
+
+    net = PolicyValueNet(1, 8, value_head="scalar")
+    checkpoint = tmp_path / "checkpoint.pt"
+    save_checkpoint(checkpoint, {"learner": {"net": net.state_dict(), "net_config": net.config()},
+                                 "learner_name": "rlvr"})
+    player, close, name = load_player(compose_config(["learner=rlvr", f"checkpoint={checkpoint}"]))
+    try:
+        assert isinstance(player, PolicyPlayer) and name.startswith("rlvr")
+        assert player.net.channels == 8 and player.play(chess.Board()).move in chess.Board().legal_moves
+    finally:
+        close()
