@@ -142,13 +142,15 @@ class OpenAIBackend:
     def tokenizer(self) -> Any:
         """The local tokenizer named by `llm.tokenizer` (loaded once), or None."""
         if self._tokenizer is None and self._tokenizer_name:
-            from bench.learners.icl.embedded import prepare_model
+            with self._stats_lock:  # games may ask at once: load it once
+                if self._tokenizer is None:
+                    from bench.learners.icl.embedded import prepare_model
 
-            os.environ.setdefault("HF_HUB_OFFLINE", "1")
-            from transformers import AutoTokenizer
+                    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+                    from transformers import AutoTokenizer
 
-            folder = prepare_model(str(self._tokenizer_name), option(self.cfg, "cache_dir", None))
-            self._tokenizer = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
+                    folder = prepare_model(str(self._tokenizer_name), option(self.cfg, "cache_dir", None))
+                    self._tokenizer = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
         return self._tokenizer
 
     def count_tokens(self, text: str) -> int:
