@@ -381,3 +381,20 @@ def test_transformers_serve_plays_moves(smol_dir: Path) -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def test_with_a_tokenizer_the_scored_text_is_the_embedded_backends_tokens(tiny_dir: Path) -> None:
+    """llm.tokenizer: the prompt rendered with the chat template and the end-of-turn token after each answer, so a
+    server scores the very tokens the embedded backend scores."""
+    from bench.learners.icl.embedded import EmbeddedBackend
+
+    be = backend("http://127.0.0.1:1/v1", endpoint="completions", tokenizer=str(tiny_dir))
+    prompt = Prompt("You play chess.", "Game 1: 1. e4 e5 2. Nf3 1-0\n", "Your move:")
+    text, end = be.score_text(prompt, end=True)
+    assert text.endswith("assistant\n") and end == "<|im_end|>"
+    embedded = EmbeddedBackend(llm_cfg(model=str(tiny_dir)))
+    tok = be.tokenizer()
+    for answer in ("Nf3", "e4", "O-O"):
+        joint = tok(text + answer + end, add_special_tokens=False).input_ids
+        assert joint == embedded.prompt_ids(prompt) + embedded.answer_ids(answer, end=True)
+    assert be.count_tokens("1. e4 e5") == embedded.count_tokens("1. e4 e5")
