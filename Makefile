@@ -23,7 +23,7 @@ EXTRAS_icl := icl
 EXTRAS_test := dev,icl,ray,launchers,tracking,serving,parquet
 MODEL_icl := yes
 MODEL_test := yes
-TORCH_INDEX_cpu := --extra-index-url https://download.pytorch.org/whl/cpu
+TORCH_INDEX_cpu := --index-url https://download.pytorch.org/whl/cpu   # torch alone from there; its deps from PyPI
 TORCH_SPEC_cpu := torch==$(TORCH_VERSION)+cpu
 
 .PHONY: bench test test-all setup setup-test stockfish torch model calibrate constraints clean
@@ -72,7 +72,7 @@ torch: | $(VENV)/bin/python
 	  sys.exit(0 if ok else 1)" 2>/dev/null; then :; \
 	elif [ "$(TORCH)" = system ]; then echo "TORCH=system but no torch is installed in $(VENV)"; exit 2; \
 	else $(BIN)/pip uninstall --quiet -y torch 2>/dev/null; \
-	  if [ "$(TORCH)" = cpu ]; then $(PIP) '$(TORCH_SPEC_cpu)' $(TORCH_INDEX_cpu); \
+	  if [ "$(TORCH)" = cpu ]; then $(PIP) --no-deps '$(TORCH_SPEC_cpu)' $(TORCH_INDEX_cpu) && $(PIP) '$(TORCH_SPEC_cpu)'; \
 	  elif [ "$(TORCH)" = cuda ]; then $(PIP) torch==$(TORCH_VERSION); \
 	  else $(PIP) torch==$(TORCH_VERSION) --index-url https://download.pytorch.org/whl/$(TORCH) \
 	    --extra-index-url https://pypi.org/simple; fi; fi
