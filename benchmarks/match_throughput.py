@@ -111,7 +111,10 @@ def mcts_player_factory() -> tuple[Callable[[], Player], Any]:
     from bench.learners.mcts.player import MctsPlayer
     from bench.learners.mcts.workers import build_network
 
+    import torch
+
     cfg = compose_or_exit(["learner=mcts"]).learner
+    torch.manual_seed(0)  # the same untrained network, so the same games, in every run
     net = build_network(cfg).eval()
 
     def make() -> Player:
