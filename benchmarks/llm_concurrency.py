@@ -4,7 +4,7 @@ The same batch of positions (a fixed set of opening positions, the default promp
 backend at each concurrency: the positions are handed to `max(concurrency)` threads, as concurrent evaluation games
 would, and the backend lets `llm.max_concurrency` requests be in flight. It prints seconds per batch, moves per
 second and the ratio of each concurrency to 1, with the load average before and after (figures taken on a loaded
-machine say so), and checks that every concurrency chose the same moves.
+machine say so), and checks that every concurrency gave the same answers (greedy texts, or best-scored moves).
 
     .venv/bin/python benchmarks/llm_concurrency.py --server transformers --batching --mode generate
     BENCH_LLAMA_SERVER_PYTHON=/path/venv/bin/python .venv/bin/python benchmarks/llm_concurrency.py --server llamacpp
@@ -32,7 +32,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.learners.icl.config import LlmConfig, PromptConfig  # noqa: E402
 from bench.learners.icl.http import OpenAIBackend  # noqa: E402
-from bench.learners.icl.player import IclPlayer, PlaySettings, Tally  # noqa: E402
 from bench.learners.icl.prompts import PromptBuilder  # noqa: E402
 
 OPENINGS = ["e4 e5", "d4 d5", "c4 e5", "Nf3 d5", "e4 c5", "d4 Nf6", "e4 e6", "e4 c6",
@@ -65,19 +64,27 @@ def backend(url: str, model: str, concurrency: int, endpoint: str, tokenizer: st
 
 def play_batch(url: str, model: str, concurrency: int, threads: int, boards: list[chess.Board], mode: str,
                endpoint: str, tokenizer: str | None) -> tuple[float, list[str], Any]:
-    """Seconds to choose a move in every position, the moves, and the backend's stats."""
+    """Seconds to answer every position, the answers (generate: the text; score: the best legal move), and the
+    backend's stats. The answers are the model's own, so every concurrency must give the same ones."""
     templates = OmegaConf.merge(OmegaConf.structured(PromptConfig),
                                 OmegaConf.load(Path(__file__).resolve().parents[1] / "conf" / "prompts" / "default.yaml"))
+    builder = PromptBuilder(templates, show_legal=True)
     be = backend(url, model, concurrency, endpoint, tokenizer)
-    settings = PlaySettings(mode=mode, max_retries=0, max_answer_tokens=6)
-    players = [IclPlayer("icl", be, PromptBuilder(templates, show_legal=True), "", settings, Tally())
-               for _ in range(threads)]
+
+    def answer(board: chess.Board) -> str:
+        prompt = builder.prompt("", board)
+        if mode == "generate":
+            return be.generate(prompt, 6).text
+        legal = list(board.legal_moves)
+        scores = be.score(prompt, [builder.answer(board.san(m)) for m in legal])
+        return legal[max(range(len(legal)), key=scores.logprobs.__getitem__)].uci()
+
     start = time.perf_counter()
     with ThreadPoolExecutor(threads) as pool:
-        moves = list(pool.map(lambda i: players[i % threads].play(boards[i]).move.uci(), range(len(boards))))
+        answers = list(pool.map(answer, boards))
     seconds = time.perf_counter() - start
     be.close()
-    return seconds, moves, dict(be.stats)
+    return seconds, answers, dict(be.stats)
 
 
 def main() -> None:
@@ -117,7 +124,7 @@ def main() -> None:
             print(f"max_concurrency={c}: best {best[c]:.2f} s, speed-up {base / best[c]:.2f}x over "
                   f"max_concurrency={args.concurrency[0]}")
         same = all(chosen[c] == chosen[args.concurrency[0]] for c in args.concurrency)
-        print(f"same moves at every concurrency: {same}")
+        print(f"same answers at every concurrency: {same}")
 
     if args.url:
         run(args.url, args.model or "default", None)
