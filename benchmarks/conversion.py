@@ -167,6 +167,7 @@ def _play(job: tuple[str, int, Opening, bool, int, int]) -> dict[str, Any]:
     plies = int(game.headers["PlyCount"])
     return {"agent": agent, "index": index, "score": 1.0 - score if swap else score,
             "termination": game.headers["Termination"], "plies": plies, "seconds": seconds,
+            "final_fen": game.end().board().fen(),
             "agent_moves": (plies - len(opening.moves) + (0 if swap else 1)) // 2}
 
 
@@ -280,7 +281,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--no-untrained", action="store_true", help="skip the untrained agent")
     ap.add_argument("--json", help="write the figures and every game's result here")
-    args = ap.parse_args(argv)
+    args = ap.parse_intermixed_args(argv)
     from bench.cli import guarded
 
     overrides = [item for item in args.items if "=" in item]

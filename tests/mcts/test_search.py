@@ -291,3 +291,34 @@ def test_a_winning_side_does_not_walk_into_a_repetition() -> None:
     child = root.children[[m.uci() for m in root.moves].index("d2d1")]
     assert child is not None and child.terminal == 0.0
     assert best_move(root) != "d2d1" and root.q() > 0.5
+
+
+def test_check_candidates_hold_every_checking_move() -> None:
+    """The tree scan looks for mates among `check_candidates` only: it must keep every move that gives check
+    (direct, discovered, by castling, by en passant, by promotion), here over random play and hand-made cases."""
+    from bench.learners.mcts.search import check_candidates
+
+    cases = [
+        "5k2/8/8/8/8/8/8/4K2R w K - 0 1",  # O-O checks with the rook
+        "8/8/8/R2pP2k/8/8/8/4K3 w - d6 0 1",  # exd6 e.p. empties the fifth rank: Ra5 checks
+        "7k/1P6/8/8/8/8/8/K7 w - - 0 1",  # b8=Q+ and b8=R+ along the back rank
+        "k7/8/8/8/8/8/N7/R1K5 w - - 0 1",  # every knight move uncovers Ra1
+    ]
+    rng = np.random.default_rng(0)
+    boards = [chess.Board(fen) for fen in cases]
+    while len(boards) < 2000:
+        board = chess.Board()
+        for _ in range(int(rng.integers(1, 120))):
+            moves = list(board.legal_moves)
+            if not moves:
+                break
+            board.push(moves[int(rng.integers(len(moves)))])
+        boards.append(board)
+    kept = total = 0
+    for board in boards:
+        moves = list(board.legal_moves)
+        candidates = set(check_candidates(board, moves))
+        checking = {i for i, m in enumerate(moves) if board.gives_check(m)}
+        assert checking <= candidates, (board.fen(), [moves[i].uci() for i in checking - candidates])
+        kept, total = kept + len(candidates), total + len(moves)
+    assert kept < 0.3 * total  # and it is a filter: most moves are left out
