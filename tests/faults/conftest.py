@@ -113,7 +113,7 @@ def bench_cli(args: list[str], cwd: Path, fault: str | None = None, env: dict[st
     return Finished(proc.returncode, out, err, time.perf_counter() - start)
 
 
-EVAL = ["eval=quick", "eval.games=2", "eval.max_plies=40", "eval.concurrency=2", "progress=false"]
+EVAL = ["eval=quick", "eval.games=2", "eval.max_plies=40", "eval.allow_uncalibrated_rules=true", "eval.concurrency=2", "progress=false"]
 """Evaluations the fault tests play: one paired game per evaluation point, games capped at 40 plies."""
 
 

@@ -114,7 +114,7 @@ def test_a_real_filesystem_filling_up_mid_run(make_cfg, tmp_path: Path, ledger: 
 
         monkeypatch.setattr(RunDir, "save_checkpoint", save_then_fill)
         cfg = make_cfg("learner=random", "budget.unit=games", "budget.amount=2", "budget.evals=1",
-                       "eval.games=2", "eval.max_plies=40")
+                       "eval.games=2", "eval.max_plies=40", "eval.allow_uncalibrated_rules=true")
         with ledger.fault("disk full (real tmpfs)") as outcome:
             with pytest.raises(BenchError, match="No space left on device") as info:
                 run(cfg, run_dir=run_dir)
@@ -125,7 +125,7 @@ def test_a_real_filesystem_filling_up_mid_run(make_cfg, tmp_path: Path, ledger: 
             filler.unlink()
             monkeypatch.undo()
             run(make_cfg("learner=random", "budget.unit=games", "budget.amount=2", "budget.evals=1", "eval.games=2",
-                         "eval.max_plies=40", "resume=true"), run_dir=run_dir)
+                         "eval.max_plies=40", "eval.allow_uncalibrated_rules=true", "resume=true"), run_dir=run_dir)
             records = RunDir(run_dir).read_metrics()
             outcome.lost = abs(len(records) - 2) + abs(len(RunDir(run_dir).read_games()) - 4)
             assert [r["eval_index"] for r in records] == [0, 1] and records[0] == first[0]
@@ -201,4 +201,8 @@ def test_corrupt_checkpoint_through_the_cli_is_one_line_and_exit_code_2(root: Pa
     assert refused.returncode == 2
     assert one_line_error(refused.stderr) == (f"bench: error: checkpoint {run_dir / CHECKPOINT} is corrupt (length or "
                                               "checksum mismatch); it was not loaded")
-    assert fingerprint(run_dir) == before
+    # the records are untouched; overrides.yaml (the log of invocations) only gains this attempt's entry
+    after = fingerprint(run_dir)
+    assert {k: v for k, v in after.items() if k != "overrides.yaml"} == {
+        k: v for k, v in before.items() if k != "overrides.yaml"}
+    assert "resume=true" in (run_dir / "overrides.yaml").read_text()

@@ -123,7 +123,7 @@ def icl_http_cfg(url: str, *overrides: str) -> Any:
         "learner=icl", "ladder=quick", "eval=quick", "progress=false", "llm=openai", f"llm.base_url={url}",
         "llm.api_key_env=BENCH_FAULT_KEY", "llm.parameters=1000", f"llm.timeout_s={TIMEOUT_S}", "llm.max_attempts=3",
         "llm.backoff_s=0.01", "llm.retry_after_max_s=0.05", "learner.mode=generate", "learner.max_plies=10",
-        "budget.unit=games", "budget.amount=1", "budget.points=[1]", "eval.games=2", "eval.max_plies=16",
+        "budget.unit=games", "budget.amount=1", "budget.points=[1]", "eval.games=2", "eval.max_plies=16", "eval.allow_uncalibrated_rules=true",
         "eval.concurrency=1", *overrides])
 
 

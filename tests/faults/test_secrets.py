@@ -21,7 +21,7 @@ def test_the_api_key_is_in_no_file_a_run_or_its_report_writes(fault_server: Faul
             f"llm.base_url={fault_server.url}", "llm.api_key_env=BENCH_FAULT_KEY", "llm.parameters=1000",
             "llm.timeout_s=0.4", "llm.backoff_s=0.01", "llm.retry_after_max_s=0.05", "learner.mode=generate",
             "learner.max_plies=6", "budget.unit=games", "budget.amount=1", "budget.points=[1]", "eval.games=2",
-            "eval.max_plies=10", "hydra.verbose=true", "tracker.kind=tensorboard", f"run_dir={run_dir}"]
+            "eval.max_plies=10", "eval.allow_uncalibrated_rules=true", "hydra.verbose=true", "tracker.kind=tensorboard", f"run_dir={run_dir}"]
     with ledger.fault("API key written to a run file"):
         done = bench_cli(args, tmp_path, env={"BENCH_FAULT_KEY": KEY}, module="bench")
         assert done.returncode == 0, done.stderr[-3000:]
