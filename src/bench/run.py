@@ -108,9 +108,9 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None) -> dict[str, Any]:
     rules = GameRules.from_config(cfg.eval)
     load_openings(cfg.eval.openings)
     calibration = load_calibration(cfg.ladder, rungs, rules.name)
+    binary = find_stockfish(cfg.stockfish.path)
     rules_warning = check_rules(calibration, rules, bool(cfg.eval.allow_uncalibrated_rules))
     calibration_sha = calibration.sha256
-    binary = find_stockfish(cfg.stockfish.path)
     points = eval_points(cfg.budget)
     concurrency = int(cfg.eval.concurrency) or _cores()
     if cfg.runtime.torch_threads:
