@@ -149,9 +149,12 @@ def test_mate_is_found_and_reported(limited: LimitedMcts) -> None:
     assert infos[-1].mate == 1 and infos[-1].score_cp is None
 
 
-def test_stop_ends_an_infinite_search_within_100_ms(limited: LimitedMcts) -> None:
+def test_stop_ends_an_infinite_search_within_100_ms(mcts_checkpoint: Path) -> None:
+    from bench.uci import load_player
+
+    fresh, _, _ = load_player(compose_config(["learner=mcts", f"checkpoint={mcts_checkpoint}"]))  # a cold start
     out = io.StringIO()
-    server = UciServer(limited, "mcts", out)
+    server = UciServer(fresh, "mcts", out)
     server.handle("position startpos moves e2e4")
     server.handle("go infinite")
     time.sleep(0.8)

@@ -95,6 +95,17 @@ class LimitedMcts:
     def __init__(self, player: Any) -> None:
         self.player = player
         self.name = player.name
+        self.warm_up()
+
+    def warm_up(self) -> None:
+        """One forward pass per batch size a search step can send (1 .. eval_leaves_per_step), so the first
+        search's steps do not pay for measuring FLOPs (FlopCounterMode, once per batch shape) or torch's first
+        call: otherwise a `stop` arriving then waits for it (seconds on a loaded machine)."""
+        from bench.learners.mcts.search import SearchNode
+
+        root = SearchNode.root(chess.Board())
+        for size in range(1, max(1, int(self.player.search.cfg.leaves_per_root)) + 1):
+            self.player.evaluator.evaluate([root] * size)
 
     def new_game(self, seed: int) -> None:
         self.player.new_game(seed)
