@@ -132,7 +132,9 @@ def test_one_short_real_game_with_smollm2(smol_dir: Path) -> None:
     assert game.headers["PlyCount"] == "8"
     snap = tally.snapshot()
     assert snap["moves"] == 4 and snap["forfeits"] == 0 and snap["illegal"] == 0
-    assert snap["flops"] == 2 * be.parameters * snap["tokens_run"]
+    # measured FLOPs (attention over the real context, the output layer only where logits are kept) stay near the
+    # 2·N·tokens rule of thumb for a 135M model over a few hundred tokens: measured 0.90x of it
+    assert 0.7 * 2 * be.parameters * snap["tokens_run"] < snap["flops"] < 1.3 * 2 * be.parameters * snap["tokens_run"]
     assert int(game.headers["WhiteTokensIn"]) == snap["tokens_in"]
     # the prefix cache: four moves ran far fewer tokens than four full prompts
     assert snap["tokens_run"] < snap["tokens_in"] + snap["tokens_out"]
