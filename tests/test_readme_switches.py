@@ -59,7 +59,8 @@ def command_lines() -> list[str]:
     for block in re.findall(r"```bash\n(.*?)```", README, re.S):
         for line in block.replace("\\\n", " ").splitlines():
             line = line.split("  #")[0].strip()
-            if re.search(r"(^|\s)(\S*/)?(python -m bench|bench)(\s|$)", line) and "bench.report" not in line:
+            if re.search(r"(^|\s)(\S*/)?(python -m bench|bench)(\s|$)", line) and "bench.report" not in line \
+                    and not line.startswith("make"):
                 lines.append(line)
     return lines
 
