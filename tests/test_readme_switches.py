@@ -3,7 +3,8 @@ command line in its code blocks, composes with the config; the runnable command 
 
 Placeholders (`<timestamp>`, `…`, `N`), make and environment variables (`LEARNER=icl`, `CC=false`), pip
 requirements and `bench-report --set` settings (checked against conf/report's defaults) are told apart from config
-overrides; a switch of a learner's own fields (`learner.simulations=...`) must compose with one of the learners.
+overrides; a switch of a learner's own fields (`learner.simulations=...`, or in prose `memory=lora`) must compose
+with one of the registered learners.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from tests.conftest import TINY, compose_config
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
-LEARNERS = ("random", "mcts", "rlvr", "icl")
+from bench.learners import LEARNERS  # noqa: E402 (every registered learner may own a switch)
 PLACEHOLDER = re.compile(r"[<>…]|\.\.\.|^N$|^P$")
 OVERRIDE = re.compile(r"^[+~]{0,2}[a-z_][\w./@-]*=\S+$")
 NOT_CONFIG = {"reuse", "weights_only"}
@@ -141,6 +142,8 @@ def test_every_switch_the_readme_names_composes(switch: str, compose: Callable[[
     if key in report_settings():
         return  # a bench-report --set setting, and it exists
     error = composes(compose, [switch])
+    if error is not None and "." not in key and not key.startswith(("+", "~")):
+        error = composes(compose, [f"learner.{switch}"])  # prose shorthand for a learner's field: `memory=lora`
     assert error is None, f"README switch `{switch}`: {error}"
 
 
