@@ -24,7 +24,7 @@ from omegaconf import open_dict
 
 from bench.errors import BenchError
 from bench.learners.icl.backends import BackendError
-from bench.learners.icl.http import OpenAIBackend, retry_after_seconds
+from bench.learners.icl.http import ALIGNMENT_PROBE, OpenAIBackend, retry_after_seconds
 from bench.learners.icl.player import IclPlayer, PlaySettings, Tally
 from bench.learners.icl.prompts import Prompt, PromptBuilder
 from tests.icl.conftest import llm_cfg, templates
@@ -287,14 +287,20 @@ def echo_logprobs(prompt_text: str, likelihood: dict[str, float]) -> Any:
     def respond(body: dict[str, Any]) -> dict[str, Any]:
         text = body["prompt"]
         assert body["echo"] is True and body["logprobs"] >= 0 and body["max_tokens"] >= 1
+        if text == ALIGNMENT_PROBE:  # the backend's first request: are the log-probabilities aligned?
+            return echo_answer(text, [None] + [-0.1] * (len(text) - 1))
         assert text.startswith(prompt_text)
         answer = text[len(prompt_text):]
         per_char = likelihood.get(answer, -5.0)
-        values = [None] + [-0.5] * (len(prompt_text) - 1) + [per_char] * len(answer) + [-0.1]  # + a generated one
-        return {"status": 200, "body": {"choices": [{"text": text + "x", "finish_reason": "length", "logprobs": {
-            "tokens": list(text) + ["x"], "token_logprobs": values, "text_offset": list(range(len(text) + 1))}}]}}
+        return echo_answer(text, [None] + [-0.5] * (len(prompt_text) - 1) + [per_char] * len(answer))
 
     return respond
+
+
+def echo_answer(text: str, values: list[float | None]) -> dict[str, Any]:
+    """An echo answer, one token per character, plus one generated token ("x", -0.1) after the prompt."""
+    return {"status": 200, "body": {"choices": [{"text": text + "x", "finish_reason": "length", "logprobs": {
+        "tokens": list(text) + ["x"], "token_logprobs": values + [-0.1], "text_offset": list(range(len(text) + 1))}}]}}
 
 
 def test_score_mode_sums_the_answer_tokens_of_the_servers_prompt_logprobs(server) -> None:
@@ -321,7 +327,7 @@ def test_score_mode_plays_through_the_player(server) -> None:
     player = IclPlayer("icl", be, builder, "", PlaySettings(mode="score"), Tally())
     result = player.play(board)
     assert board.san(result.move) == "Nf3" and not result.forfeit and result.tokens_in > 0
-    assert len(script.requests) == 20  # one request per legal move
+    assert len(script.requests) == 1 + 20  # the alignment probe, then one request per legal move
 
 
 def test_a_server_without_prompt_logprobs_is_one_clear_line(server) -> None:
@@ -333,6 +339,15 @@ def test_a_server_without_prompt_logprobs_is_one_clear_line(server) -> None:
     script.answers = [{"status": 400, "body": {"error": "echo is not supported"}}]
     with pytest.raises(BenchError, match="no prompt log-probabilities"):
         backend(url, endpoint="completions").score(PROMPT, ["e4"])
+
+
+def test_a_server_whose_logprobs_are_shifted_by_one_token_is_one_clear_line(server) -> None:
+    url, script = server
+    script.responder = lambda body: echo_answer(body["prompt"], [None] + [-13.0] * (len(body["prompt"]) - 1))
+    with pytest.raises(BenchError, match="shifted by one token") as info:
+        backend(url, endpoint="completions").score(PROMPT, ["e4"])
+    assert "issue 1983" in str(info.value) and "\n" not in str(info.value)
+    assert len(script.requests) == 1  # the probe only: no move was scored
 
 
 def test_answers_can_be_constrained_to_the_legal_moves(server) -> None:

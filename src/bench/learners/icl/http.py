@@ -6,9 +6,11 @@ candidates of one scored move), so a batching server (vLLM, llama.cpp with sever
 no global lock.
 
 Score mode (`learner.mode=score`, the default) works through `/completions` on servers that return prompt
-log-probabilities (`echo` with `logprobs`, as vLLM and llama-cpp-python's server do; OpenAI's own API no longer
-does): each candidate move is sent as prompt + answer, and the log-probabilities of the answer's tokens are summed.
-Support is detected on the first scored move; a server without it stops the run with one line saying so. The
+log-probabilities (`echo` with `logprobs`, as as vLLM does; OpenAI's own API no longer does,
+llama.cpp's own server returns none, and llama-cpp-python's returns them shifted by one token): each candidate move is sent as prompt + answer, and the log-probabilities of the answer's tokens are summed.
+Support is checked on the first scored move, with a probe whose tokens any model predicts ("1, 2, ..., 12"): a server
+without prompt log-probabilities, or with log-probabilities shifted by one token (llama-cpp-python's server: each
+token rated by the distribution after it), stops the run with one line saying so. The
 prompt is rendered with the model's chat template when `llm.tokenizer` names a local tokenizer (a Hugging Face
 folder, or `smollm2`), so the scores are the ones the embedded backend computes; otherwise it is flattened to
 plain text as for `llm.endpoint=completions`.
@@ -53,6 +55,16 @@ CONSTRAINTS = ("none", "choice", "grammar")
 NO_PROMPT_LOGPROBS = ("{url}: this server returns no prompt log-probabilities on /completions (echo with logprobs), "
                       "so it cannot score moves; use learner.mode=generate, or a server that returns them (vLLM, "
                       "llama-cpp-python's server started with --logits_all true)")
+MISALIGNED_LOGPROBS = ("{url}: this server's prompt log-probabilities are shifted by one token (counting "
+                       "'1, 2, ..., 12' got a median log-probability of {median:.1f} per token, where any language model "
+                       "gives about 0): each token is rated by the distribution after it, as llama-cpp-python's server "
+                       "does (abetlen/llama-cpp-python issue 1983), so moves cannot be scored; use learner.mode=generate, "
+                       "or a server that rates prompts correctly (vLLM)")
+ALIGNMENT_PROBE = "1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12"
+"""Text whose later tokens any language model predicts almost surely: a server that rates each prompt token by the
+right distribution gives them log-probabilities near 0 (SmolLM2-135M: median -0.05 over the second half), one that
+is off by one token far below (llama-cpp-python 0.3.36 on the same model: median -13.7)."""
+ALIGNMENT_MIN_MEDIAN = -2.5
 RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
 FATAL_STATUS = {401: "the API key was refused", 403: "access is forbidden", 404: "no such endpoint or model"}
 
@@ -121,6 +133,7 @@ class OpenAIBackend:
         self._stats_lock = threading.Lock()
         self.stats = {"requests": 0, "transport_retries": 0, "failed_requests": 0}
         self._scoring_checked = False
+        self._check_lock = threading.Lock()
         self._tokenizer: Any = None
         self._tokenizer_name = option(cfg, "tokenizer", None)
 
@@ -216,6 +229,8 @@ class OpenAIBackend:
         the server's prefix cache makes the shared prompt cheap."""
         if not candidates:
             raise ValueError("no candidates to score")
+        if not self._scoring_checked:
+            self._check_scoring()
         text, suffix = self.score_text(prompt, end)
         futures = [self._pool.submit(self._score_one, text, candidate + suffix) for candidate in candidates]
         results = [f.result() for f in futures]
@@ -223,8 +238,30 @@ class OpenAIBackend:
         return Scores([r[0] for r in results], [r[1] for r in results], tokens_in=prompt_tokens,
                       tokens_out=sum(r[1] for r in results), processed=prompt_tokens + sum(r[1] for r in results))
 
+    def _check_scoring(self) -> None:
+        """Once: the server returns prompt log-probabilities, aligned with their tokens (see ALIGNMENT_PROBE)."""
+        with self._check_lock:
+            if self._scoring_checked:
+                return
+            _, _, values = self._echo_logprobs("", ALIGNMENT_PROBE, probe=True)
+            if len(values) < 4:  # echo ignored: only the generated token came back
+                raise BenchError(NO_PROMPT_LOGPROBS.format(url=self.base_url + "/completions"))
+            later = sorted(values[len(values) // 2:])
+            median = later[len(later) // 2] if later else float("-inf")
+            if median < ALIGNMENT_MIN_MEDIAN:
+                raise BenchError(MISALIGNED_LOGPROBS.format(url=self.base_url + "/completions", median=median))
+            self._scoring_checked = True
+
     def _score_one(self, text: str, answer: str) -> tuple[float, int, int]:
         """(sum of the answer's token log-probabilities, its token count, prompt tokens) for one candidate."""
+        prompt_tokens, _, picked = self._echo_logprobs(text, answer)
+        if not picked:
+            raise BackendError(f"{self.base_url}/completions: no log-probabilities for the answer {answer!r}")
+        return float(sum(picked)), len(picked), prompt_tokens
+
+    def _echo_logprobs(self, text: str, answer: str, probe: bool = False) -> tuple[int, int, list[float]]:
+        """(tokens of `text`, all tokens, log-probabilities of the tokens of `answer`) from one echo request for
+        `text + answer`; the token the server generates after it is left out."""
         full = text + answer
         body: dict[str, Any] = {"model": self.model, "prompt": full, "max_tokens": 1, "temperature": 0.0,
                                 "echo": True, "logprobs": 1}
@@ -233,7 +270,7 @@ class OpenAIBackend:
         try:
             data = self._post("/completions", body)
         except BackendError as exc:
-            if not self._scoring_checked and "HTTP 4" in str(exc):  # a 400/422 for echo/logprobs: no support
+            if probe and "HTTP 4" in str(exc):  # a 400/422 for echo/logprobs: no support
                 raise BenchError(NO_PROMPT_LOGPROBS.format(url=url) + f" ({exc})") from None
             raise
         try:
@@ -242,16 +279,13 @@ class OpenAIBackend:
             if len(offsets) != len(values) or not offsets or (offsets[-1] < len(text) and len(values) <= 1):
                 raise ValueError("no per-token log-probabilities of the prompt")
         except (KeyError, IndexError, TypeError, ValueError) as exc:
-            if not self._scoring_checked:
+            if probe:
                 raise BenchError(NO_PROMPT_LOGPROBS.format(url=url)) from None
             raise BackendError(f"{url}: an answer without prompt log-probabilities ({exc!r})") from exc
-        self._scoring_checked = True
-        # the answer's tokens: those starting inside it; the one token generated after the echo is left out
-        picked = [v for off, v in zip(offsets, values) if len(text) <= off < len(full)]
-        if not picked or any(v is None for v in picked):
-            raise BackendError(f"{url}: no log-probabilities for the answer {answer!r}")
+        # the answer's tokens: those starting inside it (the first token of all has no log-probability)
+        picked = [v for off, v in zip(offsets, values) if len(text) <= off < len(full) and v is not None]
         prompt_tokens = sum(1 for off in offsets if off < len(text))
-        return float(sum(picked)), len(picked), prompt_tokens
+        return prompt_tokens, len(offsets), [float(v) for v in picked]
 
     # -- transport ----------------------------------------------------------------------------------------------
     def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
