@@ -34,6 +34,7 @@ from omegaconf import OmegaConf, open_dict
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.cpus import available_cpus  # noqa: E402
 from bench.learners.icl.config import LlmConfig, PromptConfig  # noqa: E402
 from bench.learners.icl.http import OpenAIBackend  # noqa: E402
 from bench.learners.icl.prompts import PromptBuilder  # noqa: E402
@@ -44,7 +45,7 @@ OPENINGS = ["e4 e5", "d4 d5", "c4 e5", "Nf3 d5", "e4 c5", "d4 Nf6", "e4 e6", "e4
 
 def load() -> str:
     one, five, fifteen = os.getloadavg()
-    return f"load average {one:.2f}, {five:.2f}, {fifteen:.2f} on {os.cpu_count()} cores"
+    return f"load average {one:.2f}, {five:.2f}, {fifteen:.2f} on {available_cpus()} usable cores"
 
 
 def positions(count: int) -> list[chess.Board]:
