@@ -19,7 +19,7 @@ TINY_RLVR = [
 def test_rlvr_config_composes(make_cfg) -> None:
     cfg = make_cfg("learner=rlvr")
     assert cfg.learner.name == "rlvr" and cfg.learner.grpo.group_size == 16
-    assert [g.name for g in cfg.learner.generators] == ["mates", "evals", "own", "games"]
+    assert [g.name for g in cfg.learner.generators] == ["mate1", "mate2", "mate3", "grab", "finish", "own", "games"]
     assert set(cfg.learner.keys()) == set(RlvrConfig.__dataclass_fields__)
     override = make_cfg("learner=rlvr", "learner.pool.fixed=true", "learner.grpo.kl_coef=0.05")
     assert override.learner.pool.fixed and override.learner.grpo.kl_coef == 0.05

@@ -214,9 +214,15 @@ class ReservoirSource:
         self._warned = False
 
     def add(self, fen: str, rng: random.Random) -> None:
-        """Reservoir sampling (Vitter's algorithm R) keeps a uniform sample of the playable positions offered."""
-        if chess.Board(fen).is_game_over(claim_draw=False):
+        """Reservoir sampling (Vitter's algorithm R) keeps a uniform sample of the playable positions offered.
+
+        The halfmove clock is reset: a rollout that ended in a fifty-move draw leaves a position worth starting
+        again from (a task starts without history, as it starts without earlier repetitions)."""
+        board = chess.Board(fen)
+        if board.is_game_over(claim_draw=False):
             return
+        board.halfmove_clock = 0
+        fen = board.fen()
         self.seen += 1
         if len(self.fens) < self.capacity:
             self.fens.append(fen)
