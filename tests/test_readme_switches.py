@@ -156,6 +156,21 @@ def test_every_bench_command_line_in_the_readme_composes(line: str, compose: Cal
     assert error is None, f"README command `{line}`: {error}"
 
 
+def test_every_rung_the_readme_serves_exists() -> None:
+    """`bench-uci rung=NAME` lines name a rung of the ladder they use (the default unless `ladder=` says)."""
+    from bench.ladder import rungs_from_config
+
+    found = 0
+    for line in README.splitlines():
+        line = line.split("  #")[0]  # not the comment
+        for rung in re.findall(r"rung=([\w-]+)", line):
+            ladder = (re.findall(r"ladder=(\w+)", line) or ["default"])[0]
+            names = {r.name for r in rungs_from_config(compose_config([f"ladder={ladder}"]).ladder)}
+            assert rung in names, f"README: rung {rung!r} is not in ladder {ladder} ({', '.join(sorted(names))})"
+            found += 1
+    assert found >= 3
+
+
 RUNNABLE = [line for line in command_lines() if "-m " not in line.split("bench", 1)[1][:4]
             and "llm=openai" not in line and overrides_of(line) is not None]
 """Single runs that need no server: run for real on a tiny budget."""
