@@ -26,6 +26,7 @@ import os
 import pickle
 import signal
 import sys
+import time
 import traceback
 from typing import Any, Callable, Generic, TypeVar
 
@@ -78,6 +79,24 @@ class _Failure:
         exc = pickle.loads(self.blob)
         exc.add_note(f"raised in {self.where}:\n{self.trace}")
         return exc
+
+
+def settle_threads(limit: float = 2.0, still: float = 0.1) -> None:
+    """Wait until this process's OS threads have stopped coming and going (unchanged for `still` seconds, at most
+    `limit`). A thread that is ending while we fork can hold a lock of a native runtime, which then never opens in
+    the child: seen as a child spinning in MKL's allocator (`mm_account_ptr_by_tid`) when torch had just run in
+    threads that had finished at Python level but whose OpenMP/MKL teardown was still running."""
+    try:
+        count = len(os.listdir("/proc/self/task"))
+    except OSError:
+        return
+    now = time.monotonic()
+    deadline, since = now + limit, now
+    while (now := time.monotonic()) < deadline and now - since < still:
+        time.sleep(0.01)
+        seen = len(os.listdir("/proc/self/task"))
+        if seen != count:
+            count, since = seen, time.monotonic()
 
 
 def _child_setup(parent: int) -> None:
@@ -148,6 +167,7 @@ class ForkPool(Generic[S, R]):
         """Parent end of each live worker's pipe -> (its process, the task it is running)."""
         failure: BaseException | None = None
         try:
+            settle_threads()
             for i in range(min(self.processes, tasks)):
                 ours, theirs = ctx.Pipe()
                 proc = ctx.Process(target=_serve, name=f"{self.name}-{i}",  # not daemonic: a task may fork too
