@@ -156,7 +156,7 @@ def test_every_bench_command_line_in_the_readme_composes(line: str, compose: Cal
     assert error is None, f"README command `{line}`: {error}"
 
 
-def test_every_rung_the_readme_serves_exists() -> None:
+def test_every_rung_the_readme_serves_exists(compose: Callable[[list[str]], Any]) -> None:
     """`bench-uci rung=NAME` lines name a rung of the ladder they use (the default unless `ladder=` says)."""
     from bench.ladder import rungs_from_config
 
@@ -165,7 +165,7 @@ def test_every_rung_the_readme_serves_exists() -> None:
         line = line.split("  #")[0]  # not the comment
         for rung in re.findall(r"rung=([\w-]+)", line):
             ladder = (re.findall(r"ladder=(\w+)", line) or ["default"])[0]
-            names = {r.name for r in rungs_from_config(compose_config([f"ladder={ladder}"]).ladder)}
+            names = {r.name for r in rungs_from_config(compose([f"ladder={ladder}"]).ladder)}
             assert rung in names, f"README: rung {rung!r} is not in ladder {ladder} ({', '.join(sorted(names))})"
             found += 1
     assert found >= 3
