@@ -227,10 +227,14 @@ def run(checkpoint: Path | None, learner: str | None, games: int, simulations: i
                 jobs += [(agent, index, opening, swap, seed * 1_000_003 + index, max_plies) for agent in agents]
     start = time.perf_counter()
     config_yaml = OmegaConf.to_yaml(cfg, resolve=True)
-    ctx = mp.get_context("spawn")
-    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker,
-                             initargs=(config_yaml, str(checkpoint) if checkpoint else None, agents)) as pool:
-        results = list(pool.map(_play, jobs, chunksize=1))
+    init = (config_yaml, str(checkpoint) if checkpoint else None, agents)
+    if workers <= 1:  # in this process
+        _init_worker(*init)
+        results = [_play(job) for job in jobs]
+    else:
+        with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_init_worker,
+                                 initargs=init) as pool:
+            results = list(pool.map(_play, jobs, chunksize=1))
     wall = time.perf_counter() - start
     by_agent = {a: [r for r in results if r["agent"] == a] for a in agents}
     out: dict[str, Any] = {

@@ -44,8 +44,11 @@ class MctsConfig(LearnerConfig):
     """When set, unvisited moves are valued at the parent's mean value minus this instead of `fpu` (Lc0's FPU
     reduction), so a winning side explores before settling for a draw its prior likes."""
     scan: str = "none"
-    """Generate all of a node's children when it is first reached, so mates in one, stalemates and repetitions
-    one move away are known before any visit: `none`, `root` or `tree` (see bench.learners.mcts.search.scan)."""
+    """Where self-play's search looks for mates in one before any visit: `none`, `root` (every child of the root,
+    so stalemates and repetitions one move away are known too) or `tree` (the root so, and every other node's
+    checking moves); see bench.learners.mcts.search.scan."""
+    eval_scan: Optional[str] = None
+    """The same for the evaluation player (None: as `scan`)."""
     dirichlet_alpha: float = 0.3
     """Dirichlet noise concentration at the self-play root (AlphaZero chess: 0.3)."""
     dirichlet_eps: float = 0.25

@@ -24,6 +24,7 @@ from bench.learners import LearnerContext
 from bench.learners.mcts.config import MctsConfig
 from bench.learners.mcts.player import MctsPlayer
 from bench.learners.mcts.replay import ReplayBuffer
+from bench.learners.mcts.search import SCANS
 from bench.learners.mcts.train import Trainer
 from bench.learners.mcts.workers import InProcessPool, LocalPool, RayPool, build_network
 from bench.network import POLICY_HEADS, PolicyValueNet, forward_flops_per_position, parameter_count
@@ -49,6 +50,9 @@ class MctsLearner:
         self.cfg = MctsConfig(**self.cfg_dict)
         if self.cfg.policy_target not in ("visits", "completed_q"):
             raise BenchError(f"learner.policy_target={self.cfg.policy_target!r}: use visits or completed_q")
+        for field in ("scan", "eval_scan"):
+            if getattr(self.cfg, field) not in SCANS + ((None,) if field == "eval_scan" else ()):
+                raise BenchError(f"learner.{field}={getattr(self.cfg, field)!r}: use one of {', '.join(SCANS)}")
         if self.cfg.policy_head not in POLICY_HEADS:
             raise BenchError(f"learner.policy_head={self.cfg.policy_head!r}: use one of {', '.join(POLICY_HEADS)}")
         self.context = context
@@ -144,7 +148,7 @@ class MctsLearner:
             leaves_per_step=self.cfg.eval_leaves_per_step,
             device=self.device,
             seed=self.context.seed,
-            scan=self.cfg.scan,
+            scan=self.cfg.eval_scan or self.cfg.scan,
             fpu_reduction=self.cfg.fpu_reduction,
         )
 

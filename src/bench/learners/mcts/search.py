@@ -31,6 +31,10 @@ except ImportError:
     puct_select = None
 
 
+SCANS = ("none", "root", "tree")
+"""Where a search looks for mates in one before any visit (`SearchConfig.scan`)."""
+
+
 class SearchNode:
     """A position in the tree. Edge statistics live in the parent as arrays (one entry per legal move).
 
