@@ -37,6 +37,7 @@ from typing import Any
 import chess
 import numpy as np
 
+from bench.cpus import available_cpus
 from bench.games import GameRules, Opening, play_game, white_score
 from bench.players import Player, RandomPlayer
 
@@ -282,7 +283,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-plies", type=int, default=400)
     ap.add_argument("--opening-plies", type=int, default=4)
     ap.add_argument("--seed", type=int, default=0, help="seed of the openings and the random mover")
-    ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--workers", type=int, default=available_cpus())
     ap.add_argument("--no-untrained", action="store_true", help="skip the untrained agent")
     ap.add_argument("--json", help="write the figures and every game's result here")
     args = ap.parse_intermixed_args(argv)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import random
 import time
 from pathlib import Path
@@ -19,6 +18,7 @@ import yaml
 from omegaconf import DictConfig, OmegaConf
 
 from bench.compute import BUDGET_UNITS, ComputeMeter
+from bench.cpus import available_cpus
 from bench.errors import BenchError
 from bench.evaluate import evaluate
 from bench.games import GameRules, load_openings
@@ -87,7 +87,7 @@ def public_config_yaml(cfg: DictConfig) -> str:
 
 
 def _cores() -> int:
-    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+    return available_cpus()
 
 
 def _seed_everything(seed: int) -> None:

@@ -10,7 +10,6 @@ and the cores that the trainer leaves idle are not wasted.
 from __future__ import annotations
 
 import copy
-import os
 from collections import Counter
 from dataclasses import asdict, fields, is_dataclass
 from typing import Any
@@ -19,6 +18,7 @@ import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from bench.cpus import available_cpus
 from bench.errors import BenchError
 from bench.learners import LearnerContext
 from bench.learners.mcts.config import MctsConfig
@@ -59,7 +59,7 @@ class MctsLearner:
         runtime = context.runtime
         self.device = str(getattr(runtime, "device", "cpu") or "cpu")
         self.runtime_kind = str(getattr(runtime, "kind", "local") or "local")
-        self.workers = int(getattr(runtime, "workers", 0) or 0) or (os.cpu_count() or 1)
+        self.workers = int(getattr(runtime, "workers", 0) or 0) or available_cpus()
         self.ray_address = getattr(runtime, "ray_address", None)
         torch.manual_seed(context.seed)
         self.net = build_network(self.cfg).to(self.device)

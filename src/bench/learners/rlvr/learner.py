@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import copy
 import logging
-import os
 import random
 import threading
 from pathlib import Path
@@ -22,6 +21,7 @@ import numpy as np
 import torch
 
 from bench.compute import FlopCounter
+from bench.cpus import available_cpus
 from bench.encoding import NUM_PLANES, expand_compact
 from bench.errors import BenchError
 from bench.learners import LearnerContext
@@ -87,7 +87,7 @@ class RlvrLearner:
         self.net.eval()
         self.ref: PolicyValueNet | None = copy.deepcopy(self.net) if float(g.kl_coef) > 0 else None
         self.opt = torch.optim.Adam(self.net.parameters(), lr=float(g.lr), weight_decay=float(g.weight_decay))
-        workers = int(cfg.engine_workers) or int(getattr(runtime, "workers", 0) or 0) or (os.cpu_count() or 1)
+        workers = int(cfg.engine_workers) or int(getattr(runtime, "workers", 0) or 0) or available_cpus()
         stockfish = context.stockfish
         self.engines = EnginePool(workers, getattr(stockfish, "path", None), int(getattr(stockfish, "hash_mb", 16)),
                                   float(getattr(stockfish, "move_timeout", 30.0)))

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import copy
 import logging
-import os
 import random
 import threading
 import time
@@ -32,6 +31,7 @@ import numpy as np
 import torch
 
 from bench.compute import FlopCounter, count_flops
+from bench.cpus import available_cpus
 from bench.errors import BenchError
 from bench.games import thread_only
 from bench.learners import LearnerContext
@@ -150,7 +150,7 @@ class RlvrLlmLearner:
         seed = int(context.seed)
         self.rng = random.Random(seed)
         self.generator = torch.Generator().manual_seed(seed)
-        self.threads = int(cfg.threads) or os.cpu_count() or 1
+        self.threads = int(cfg.threads) or available_cpus()
         self.builder = PromptBuilder(cfg.prompts, show_legal=False)
         self.backend = open_backend(context.llm)
         if not all(hasattr(self.backend, a) for a in ("model", "exclusive", "weights_changed", "prompt_ids")):
