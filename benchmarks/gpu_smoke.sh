@@ -38,7 +38,7 @@ CASES = [  # (name, overrides, the device override)
     ("mcts 6x64", ["learner=mcts", "budget.amount=2048", "learner.in_process=true", "learner.blocks=6",
                    "learner.channels=64", "learner.games_per_worker=128"], "runtime.device"),
     ("rlvr", ["learner=rlvr", "budget.amount=24"], "runtime.device"),
-    ("icl", ["learner=icl", "budget.points=[2]", "budget.amount=2", "learner.max_plies=30"], "++llm.device"),
+    ("icl", ["learner=icl", "budget.points=[2]", "budget.amount=2", "learner.max_plies=30"], "llm.device"),
 ]
 only = os.environ.get("ONLY")
 CASES = [c for c in CASES if not only or any(word in c[0] for word in only.split(","))]

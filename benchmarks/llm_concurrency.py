@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import chess
-from omegaconf import OmegaConf, open_dict
+from omegaconf import OmegaConf
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -59,11 +59,9 @@ def positions(count: int) -> list[chess.Board]:
 
 
 def backend(url: str, model: str, concurrency: int, endpoint: str, tokenizer: str | None) -> OpenAIBackend:
-    cfg = OmegaConf.merge(OmegaConf.structured(LlmConfig), {"backend": "openai", "base_url": url, "model": model,
-                                                            "endpoint": endpoint, "timeout_s": 600, "parameters": 134_515_008})
-    with open_dict(cfg):  # fields an older LlmConfig schema lacks
-        cfg.max_concurrency = concurrency
-        cfg.tokenizer = tokenizer
+    cfg = OmegaConf.merge(OmegaConf.structured(LlmConfig), {
+        "backend": "openai", "base_url": url, "model": model, "endpoint": endpoint, "timeout_s": 600,
+        "parameters": 134_515_008, "max_concurrency": concurrency, "tokenizer": tokenizer})
     return OpenAIBackend(cfg)
 
 

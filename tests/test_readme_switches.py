@@ -119,8 +119,6 @@ def composes(compose: Callable[[list[str]], Any], overrides: list[str]) -> str |
 PENDING = {
     "report=false": "conf/report/ is a config group, so Hydra refuses a bool for `report`; the report settings "
                     "file must leave conf/report/ (e.g. conf/report.yaml)",
-    "llm.device=cuda": "LlmConfig has no `device` field yet (the embedded backend reads it)",
-    "llm.constrain=choice": "LlmConfig has no `constrain` field yet (the HTTP backend reads it)",
 }
 """Documented switches that fail today, each with what fixes it; strict: the test fails once they work, so the
 entry is removed then."""

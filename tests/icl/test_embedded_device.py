@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pytest
 import torch
-from omegaconf import open_dict
 
 from bench.errors import BenchError
 from bench.learners.icl.embedded import EmbeddedBackend, resolve_device
@@ -18,10 +17,7 @@ MOVES = ["Nf3", "e4", "d4", "Nc3", "a3"]
 
 
 def device_cfg(model: Path, device: str) -> object:
-    cfg = llm_cfg(model=str(model))
-    with open_dict(cfg):  # `device` may not be in an older LlmConfig schema
-        cfg.device = device
-    return cfg
+    return llm_cfg(model=str(model), device=device)
 
 
 def test_device_names_resolve() -> None:

@@ -20,7 +20,6 @@ from typing import Any, Iterator
 
 import chess
 import pytest
-from omegaconf import open_dict
 
 from bench.errors import BenchError
 from bench.learners.icl.backends import BackendError
@@ -110,21 +109,9 @@ class Sleeps(list):
         self.append(seconds)
 
 
-HTTP_FIELDS = ("max_concurrency", "constrain", "tokenizer")
-"""Fields of the HTTP backend that older `LlmConfig` schemas lack (added without the struct check)."""
-
-
-def http_cfg(**overrides: Any) -> Any:
-    extra = {k: overrides.pop(k) for k in HTTP_FIELDS if k in overrides}
-    cfg = llm_cfg(**overrides)
-    with open_dict(cfg):
-        cfg.update(extra)
-    return cfg
-
-
 def backend(url: str, sleeps: Sleeps | None = None, rng: random.Random | None = None,
             **overrides: Any) -> OpenAIBackend:
-    cfg = http_cfg(backend="openai", base_url=url, model="m", **{"max_attempts": 4, "backoff_s": 0.01, **overrides})
+    cfg = llm_cfg(backend="openai", base_url=url, model="m", **{"max_attempts": 4, "backoff_s": 0.01, **overrides})
     return OpenAIBackend(cfg, sleep=sleeps if sleeps is not None else Sleeps(), rng=rng)
 
 

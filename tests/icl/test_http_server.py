@@ -21,7 +21,6 @@ from typing import Any
 
 import chess
 import pytest
-from omegaconf import open_dict
 
 from bench.errors import BenchError
 from bench.learners.icl.http import OpenAIBackend
@@ -34,9 +33,7 @@ POSITION = ["e4", "e5", "Nf3", "Nc6", "Bb5", "a6"]
 
 def http_backend(url: str, model: str, **extra: Any) -> OpenAIBackend:
     cfg = llm_cfg(backend="openai", base_url=url, model=model, endpoint="completions", timeout_s=600,
-                  max_attempts=2, parameters=1000)
-    with open_dict(cfg):
-        cfg.update(extra)
+                  max_attempts=2, parameters=1000, **extra)
     return OpenAIBackend(cfg)
 
 

@@ -22,6 +22,8 @@ FEEDBACKS = ("none", "engine")
 OVERFLOWS = ("drop_oldest", "keep_instructive")
 BACKENDS = ("embedded", "openai", "llamacpp")
 ENDPOINTS = ("chat", "completions")
+CONSTRAINTS = ("none", "choice", "grammar")
+"""`llm.constrain`: how generated answers are held to the legal moves over HTTP."""
 
 
 @dataclass
@@ -177,7 +179,18 @@ class LlmConfig:
     """Cost model: dollars per million generated (or scored) tokens."""
     grammar: bool = True
     """llamacpp: constrain generated answers to the legal moves with a GBNF grammar."""
+    device: str = "cpu"
+    """embedded: the torch device, `cpu`, `cuda`, `cuda:N` (refused in one line when torch sees no GPU) or `auto`
+    (cuda when present, else cpu)."""
+    max_concurrency: int = 8
+    """openai: requests in flight at once, over all games and the candidates of a scored move (no global lock)."""
+    constrain: str = "none"
+    """openai, generate mode: `none`, `choice` (vLLM's choice constraint over the legal moves) or `grammar` (a GBNF
+    grammar of the legal moves: llama.cpp's server, llama-cpp-python's server)."""
+    tokenizer: Optional[str] = None
+    """openai, score mode: a local tokenizer (a Hugging Face folder, or `smollm2`) whose chat template renders the
+    prompt, so the server scores the embedded backend's tokens; None: the prompt as plain text."""
 
 
-__all__ = ["BACKENDS", "ENDPOINTS", "FEEDBACKS", "IclConfig", "LlmConfig", "LoraConfig", "MEMORIES", "MODES",
+__all__ = ["BACKENDS", "CONSTRAINTS", "ENDPOINTS", "FEEDBACKS", "IclConfig", "LlmConfig", "LoraConfig", "MEMORIES", "MODES",
            "OBJECTIVES", "OVERFLOWS", "PromptConfig"]

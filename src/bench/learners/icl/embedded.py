@@ -238,7 +238,7 @@ class EmbeddedBackend:
         self.torch = torch
         if int(cfg.threads or 0) > 0:
             torch.set_num_threads(int(cfg.threads))
-        self.device = resolve_device(cfg.get("device", "cpu") if hasattr(cfg, "get") else getattr(cfg, "device", "cpu"))
+        self.device = resolve_device(cfg.device)
         self.model, self.tokenizer, self.source = load_model(str(cfg.model), cfg.cache_dir)
         if self.device != "cpu":
             self.model.to(self.device)

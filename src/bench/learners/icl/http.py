@@ -47,11 +47,11 @@ from typing import Any, Callable
 
 from bench.errors import BenchError
 from bench.learners.icl.backends import BackendError, Completion, Scores
+from bench.learners.icl.config import CONSTRAINTS
 from bench.learners.icl.prompts import Prompt
 
 log = logging.getLogger("bench.icl")
 
-CONSTRAINTS = ("none", "choice", "grammar")
 NO_PROMPT_LOGPROBS = ("{url}: this server returns no prompt log-probabilities on /completions (echo with logprobs), "
                       "so it cannot score moves; use learner.mode=generate, or a server that returns them (vLLM, "
                       "llama-cpp-python's server started with --logits_all true)")
@@ -92,12 +92,6 @@ def completion_text(prompt: Prompt) -> str:
     return "\n\n".join(parts) + " "
 
 
-def option(cfg: Any, name: str, default: Any) -> Any:
-    """`cfg.name`, or `default` for a config without that field."""
-    value = cfg.get(name, default) if hasattr(cfg, "get") else getattr(cfg, name, default)
-    return default if value is None else value
-
-
 def equal_jitter(backoff: float, rng: random.Random) -> float:
     """A wait drawn uniformly from [backoff / 2, backoff] (equal jitter)."""
     return backoff / 2 + rng.random() * backoff / 2
@@ -114,7 +108,7 @@ class OpenAIBackend:
             raise BenchError("llm=openai needs llm.base_url, e.g. llm.base_url=http://127.0.0.1:8000/v1")
         if str(cfg.endpoint) not in ("chat", "completions"):
             raise BenchError(f"llm.endpoint={cfg.endpoint!r}; choose chat or completions")
-        self.constrain = str(option(cfg, "constrain", "none"))
+        self.constrain = str(cfg.constrain)
         if self.constrain not in CONSTRAINTS:
             raise BenchError(f"llm.constrain={self.constrain!r}; choose one of {', '.join(CONSTRAINTS)}")
         self.cfg = cfg
@@ -126,7 +120,7 @@ class OpenAIBackend:
         self._key = self._api_key(cfg.api_key_env)
         self.sleep = sleep
         self.rng = rng or random.Random()
-        self.max_concurrency = max(1, int(option(cfg, "max_concurrency", 8)))
+        self.max_concurrency = max(1, int(cfg.max_concurrency))
         self.slots = threading.BoundedSemaphore(self.max_concurrency)
         """Requests in flight at once, over every thread using this backend."""
         self._pool = ThreadPoolExecutor(max_workers=self.max_concurrency, thread_name_prefix="llm-http")
@@ -135,7 +129,7 @@ class OpenAIBackend:
         self._scoring_checked = False
         self._check_lock = threading.Lock()
         self._tokenizer: Any = None
-        self._tokenizer_name = option(cfg, "tokenizer", None)
+        self._tokenizer_name = cfg.tokenizer
 
     @staticmethod
     def _api_key(env: str | None) -> str | None:
@@ -162,7 +156,7 @@ class OpenAIBackend:
                     os.environ.setdefault("HF_HUB_OFFLINE", "1")
                     from transformers import AutoTokenizer
 
-                    folder = prepare_model(str(self._tokenizer_name), option(self.cfg, "cache_dir", None))
+                    folder = prepare_model(str(self._tokenizer_name), self.cfg.cache_dir)
                     self._tokenizer = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
         return self._tokenizer
 
