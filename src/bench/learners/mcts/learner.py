@@ -76,6 +76,7 @@ class MctsLearner:
         self.in_flight = False
         """Whether the workers are playing plies submitted by the last `improve()` (pipelined self-play)."""
         self.flops_per_position = forward_flops_per_position(self.net)
+        context.meter.set_episode_kind("games")
 
     # --- the loop
     def improve(self) -> None:
@@ -101,6 +102,7 @@ class MctsLearner:
             meter.add_samples("games", stats.get("games", 0))
             meter.add_samples("positions", stats.get("positions", 0))
             meter.add_samples("simulations", stats.get("simulations", 0))
+            meter.add_samples("forward_passes", result["evaluated"])  # search leaves the worker's network evaluated
         self.totals["positions_recorded"] += new
         self.train_credit += new * self.cfg.sample_reuse / self.cfg.batch_size
         if self.replay.size < self.cfg.min_replay:
@@ -152,10 +154,17 @@ class MctsLearner:
             fpu_reduction=self.cfg.fpu_reduction,
         )
 
+    def outside_knowledge(self) -> list[str]:
+        """Knowledge beyond the rules of chess this learner's learning uses (names from compute.OUTSIDE_KNOWLEDGE):
+        a material count scores self-play games that reach the ply cap under `adjudication=material`. Random
+        openings and endgame starts only choose where games begin; the rules score them."""
+        return ["material adjudication"] if self.cfg.adjudication == "material" else []
+
     def eval_info(self) -> dict[str, Any]:
         t = self.totals
         games = max(t["games"], 1)
         return {
+            "outside_knowledge": self.outside_knowledge(),
             "eval_simulations": self.cfg.eval_simulations,
             "generation": self.generation,
             "train_steps": self.trainer.steps,

@@ -96,6 +96,9 @@ def merge(batches: Sequence[RolloutBatch], shards: Sequence[Sequence[int]], task
         forward_flops=sum(b.forward_flops for b in batches),
         final_fens=fens,
         verifier_engines_replaced=sum(b.verifier_engines_replaced for b in batches),
+        engine_nodes=sum(b.engine_nodes for b in batches),
+        engine_new_games=sum(b.engine_new_games for b in batches),
+        engine_starts=sum(b.engine_starts for b in batches),
     )
 
 

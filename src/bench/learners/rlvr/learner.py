@@ -20,7 +20,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from bench.compute import FlopCounter
+from bench.compute import OUTSIDE_KNOWLEDGE, FlopCounter
 from bench.cpus import available_cpus
 from bench.encoding import NUM_PLANES, expand_compact
 from bench.errors import BenchError
@@ -116,6 +116,7 @@ class RlvrLearner:
         self.last: dict[str, float] = {}
         self._lock = threading.Lock()
         self._flops_per_position: float | None = None
+        context.meter.set_episode_kind("rollouts")
 
     # -- accounting helpers -------------------------------------------------------------------------------
     def _params_of(self, task: Task) -> Any:
@@ -147,9 +148,11 @@ class RlvrLearner:
         meter.add_infer_flops(batch.forward_flops + infer_flops)
         meter.add_samples("rollouts", len(tasks) * group)
         meter.add_samples("tasks", len(tasks))
-        meter.add_samples("positions", batch.plies)
+        meter.add_samples("positions", len(batch.actions))  # the learner's own moves, not its opponents' replies
+        meter.add_samples("forward_passes", len(batch.actions))  # one policy forward per move chosen
         meter.add_samples("tokens", len(batch.actions))
         meter.add_verifier_calls(batch.verifier_calls)
+        meter.add_engine_nodes(batch.engine_nodes, new_games=batch.engine_new_games, starts=batch.engine_starts)
         self.pool.update([(task, fresh, batch.rewards[t]) for t, (task, fresh) in enumerate(drawn)])
         for fen in batch.final_fens[:: max(1, group // 2)]:
             self.reservoir.add(fen, self.rng)
@@ -161,8 +164,9 @@ class RlvrLearner:
         self.replaced["workers"] += batch.workers_replaced
         self.replaced["verifier_engines"] += batch.verifier_engines_replaced
         for key, value in (("tasks", len(tasks)), ("rollouts", len(tasks) * group), ("moves", len(batch.actions)),
-                           ("plies", batch.plies), ("verifier_calls", batch.verifier_calls)):
-            self.totals[key] += value
+                           ("plies", batch.plies), ("verifier_calls", batch.verifier_calls),
+                           ("engine_nodes", batch.engine_nodes)):
+            self.totals[key] = self.totals.get(key, 0.0) + value  # (engine_nodes: absent from older checkpoints)
         self.last = {"reward_mean": float(batch.rewards.mean()), **parts}
         if self.ref is not None and int(g.ref_update_steps) > 0 and self.steps % int(g.ref_update_steps) == 0:
             self.ref.load_state_dict(self.net.state_dict())
@@ -263,9 +267,27 @@ class RlvrLearner:
         return PolicyPlayer(snapshot, f"rlvr-step{self.steps}", float(self.cfg.policy.eval_temperature), flops,
                             seed=int(self.context.seed))
 
+    def outside_knowledge(self) -> list[str]:
+        """Knowledge beyond the rules of chess this learner's learning uses (names from compute.OUTSIDE_KNOWLEDGE),
+        from its generators: Stockfish opponents in rollouts that get a reply, rewards from Stockfish's evaluation
+        (`eval`, `result` at the horizon, `material` confirmed by the engine) and material counts as rewards."""
+        used: list[str] = []
+        rungs = {str(r.name): r for r in self.context.rungs}
+        for gc in self.params.values():
+            opponent = rungs.get(self.opponents.resolve(str(gc.opponent)))
+            replies = int(gc.horizon) > 1 or str(gc.verifier) not in ("mate", "eval")  # stops_after_last_move
+            if opponent is not None and str(opponent.kind) != "random" and replies:
+                used.append("engine opponent")
+            if str(gc.verifier) in ("eval", "result") or (str(gc.verifier) == "material" and int(gc.confirm_nodes) > 0):
+                used.append("engine-judged rewards")
+            if str(gc.verifier) == "material":
+                used.append("material adjudication")
+        return [name for name in OUTSIDE_KNOWLEDGE if name in used]
+
     def eval_info(self) -> dict[str, Any]:
         tasks = max(1.0, self.totals["tasks"])
         return {
+            "outside_knowledge": self.outside_knowledge(),
             "steps": self.steps,
             "pool": self.pool.stats(),
             "per_task": {

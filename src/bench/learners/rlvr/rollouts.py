@@ -41,6 +41,11 @@ class Opponents:
         self.players: dict[str, list[Player]] = {}
         self._executor: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
+        self.nodes = 0
+        """Stockfish nodes the opponents searched for their replies, as the engine reported them."""
+        self.starts = 0
+        """Stockfish processes started (one per worker of each engine rung played); each plays one long game, so one
+        `ucinewgame` per start."""
 
     def resolve(self, name: str) -> str:
         """The rung a task's `opponent` refers to: a rung name, `#i` (i-th rung), or `random`."""
@@ -69,6 +74,7 @@ class Opponents:
             )
             player.new_game(self.seed * 1000 + w)
             players.append(player)
+            self.starts += 1
         return players
 
     def moves(self, name: str, boards: Sequence[chess.Board]) -> list[chess.Move]:
@@ -78,18 +84,21 @@ class Opponents:
                 self.players[name] = self._build(name)
         players = self.players[name]
         if len(players) == 1 or len(boards) <= 1:
-            return [players[0].play(b).move for b in boards]
+            results = [players[0].play(b) for b in boards]
+            self.nodes += sum(r.nodes for r in results)
+            return [r.move for r in results]
         if self._executor is None:
             self._executor = ThreadPoolExecutor(self.workers, thread_name_prefix="rlvr-opponent")
         shards = [list(range(w, len(boards), len(players))) for w in range(len(players))]
 
-        def run(w: int) -> list[chess.Move]:
-            return [players[w].play(boards[i]).move for i in shards[w]]
+        def run(w: int) -> list[MoveResult]:
+            return [players[w].play(boards[i]) for i in shards[w]]
 
         out: list[chess.Move | None] = [None] * len(boards)
-        for w, moves in enumerate(self._executor.map(run, range(len(players)))):
-            for i, move in zip(shards[w], moves):
-                out[i] = move
+        for w, results in enumerate(self._executor.map(run, range(len(players)))):
+            for i, result in zip(shards[w], results):
+                out[i] = result.move
+            self.nodes += sum(r.nodes for r in results)
         return [m for m in out if m is not None]  # every slot is filled by its shard
 
     def state_dict(self) -> dict[str, Any]:
@@ -112,6 +121,13 @@ class Opponents:
             for player in players:
                 player.close()
         self.players = {}
+
+
+def engine_work(opponents: Opponents, verifiers: Verifiers) -> tuple[int, int, int]:
+    """(nodes, new games, starts) of the opponents' and the verifiers' Stockfish engines so far: subtract two
+    readings for the work between them (`ComputeMeter.add_engine_nodes`)."""
+    return (opponents.nodes + verifiers.nodes, opponents.starts + verifiers.new_games,
+            opponents.starts + verifiers.engines.starts)
 
 
 @dataclass
@@ -139,6 +155,12 @@ class RolloutBatch:
     """Verifier engine processes that died or hung while scoring this batch and were replaced."""
     workers_replaced: int = 0
     """Rollout workers (`runtime=ray` actors) that died during this batch and were replaced."""
+    engine_nodes: int = 0
+    """Stockfish nodes searched for this batch: opponents' replies and verifier analyses."""
+    engine_new_games: int = 0
+    """`ucinewgame`s sent for this batch (one per verifier analysis, one per opponent engine's first game)."""
+    engine_starts: int = 0
+    """Stockfish processes started for this batch (opponents built lazily, verifier engines opened or replaced)."""
 
 
 @dataclass
@@ -306,6 +328,7 @@ class RolloutEngine:
                 ready.append((other, future.result()))
 
     def run(self, tasks: Sequence[Task], group: int, temperature: float, generator: torch.Generator) -> RolloutBatch:
+        engine_before = engine_work(self.opponents, self.verifiers)
         rollouts: list[_Rollout] = []
         for t, task in enumerate(tasks):
             for _ in range(group):
@@ -326,6 +349,7 @@ class RolloutEngine:
         ]
         restarts = self.verifiers.engines.restarts
         rewards, calls = self.verifiers.score(finished)
+        work = [after - start for after, start in zip(engine_work(self.opponents, self.verifiers), engine_before)]
         merged = {k: [x for rec in records for x in rec[k]] for k in records[0]}
         return RolloutBatch(
             compact=np.concatenate(merged["compact"]) if merged["compact"] else np.zeros((0, COMPACT_WORDS), np.uint64),
@@ -339,6 +363,7 @@ class RolloutEngine:
             forward_flops=float(sum(merged["flops"])),
             final_fens=[r.board.fen() for r in rollouts],
             verifier_engines_replaced=self.verifiers.engines.restarts - restarts,
+            engine_nodes=work[0], engine_new_games=work[1], engine_starts=work[2],
         )
 
     def close(self) -> None:

@@ -86,6 +86,8 @@ class EnginePool:
         self.path, self.hash_mb = path, hash_mb
         self.timeout, self.retries = timeout, retries
         self.restarts = 0
+        self.starts = 0
+        """Engine processes opened over the pool's life (the first ones and the replacements)."""
         self._engines: list[chess.engine.SimpleEngine] = []
         self._free: list[chess.engine.SimpleEngine] = []
         self._lock = threading.Lock()
@@ -96,6 +98,8 @@ class EnginePool:
             if self._free:
                 return self._free.pop()
         engine = open_engine(self.path, timeout=self.timeout)
+        with self._lock:
+            self.starts += 1
         try:
             engine.configure({"Threads": 1, "Hash": self.hash_mb})
         except BaseException:
@@ -183,6 +187,10 @@ class Verifiers:
 
     def __init__(self, engines: EnginePool) -> None:
         self.engines = engines
+        self.nodes = 0
+        """Stockfish nodes the verifier's analyses searched, as the engine reported them (`info nodes`)."""
+        self.new_games = 0
+        """Analyses run, each in a new game (`ucinewgame`: the hash cleared)."""
 
     def score(self, items: Sequence[Finished]) -> tuple[list[float], int]:
         """Rewards in [0, 1] for each rollout, and the number of engine calls spent."""
@@ -267,10 +275,14 @@ class Verifiers:
         def one(engine: chess.engine.SimpleEngine, pair: tuple[chess.Board, int]) -> float:
             board, n = pair
             # a new game per evaluation (`ucinewgame`): the score cannot depend on what this engine searched before
-            info = engine.analyse(board, chess.engine.Limit(nodes=n), game=object(), info=chess.engine.INFO_SCORE)
-            return float(info["score"].pov(board.turn).score(mate_score=MATE_CP))
+            info = engine.analyse(board, chess.engine.Limit(nodes=n), game=object(),
+                                  info=chess.engine.INFO_BASIC | chess.engine.INFO_SCORE)
+            return float(info["score"].pov(board.turn).score(mate_score=MATE_CP)), int(info.get("nodes", 0))
 
-        return self.engines.map(one, pairs)
+        results = self.engines.map(one, pairs)
+        self.nodes += sum(nodes for _, nodes in results)
+        self.new_games += len(results)
+        return [cp for cp, _ in results]
 
     def close(self) -> None:
         self.engines.close()

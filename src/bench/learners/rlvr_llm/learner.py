@@ -41,7 +41,7 @@ from bench.learners.icl.player import IclPlayer, PlaySettings, Tally, flops_meth
 from bench.learners.icl.prompts import PromptBuilder
 from bench.learners.rlvr.curriculum import Generator, TaskPool
 from bench.learners.rlvr.grpo import group_advantages
-from bench.learners.rlvr.rollouts import Opponents, _Rollout
+from bench.learners.rlvr.rollouts import Opponents, _Rollout, engine_work
 from bench.learners.rlvr.sources import RandomPlaySource, ReservoirSource
 from bench.learners.rlvr.tasks import Task
 from bench.learners.rlvr.verifiers import EnginePool, Finished, Verifiers, stops_after_last_move
@@ -281,7 +281,9 @@ class RlvrLlmLearner:
         tasks = [task for task, _ in drawn]
         group = int(g.group_size)
         start = time.perf_counter()
+        engines = engine_work(self.opponents, self.verifiers)
         step = self._rollouts(tasks, group, float(g.temperature))
+        nodes, new_games, starts = (a - b for a, b in zip(engine_work(self.opponents, self.verifiers), engines))
         if self.cfg.action == "choice":
             parts = self._train_choice(step, len(tasks), group)
         else:
@@ -293,6 +295,7 @@ class RlvrLlmLearner:
         meter.add_samples("tasks", len(tasks))
         meter.add_samples("positions", len(step.rollout))
         meter.add_verifier_calls(step.verifier_calls)
+        meter.add_engine_nodes(nodes, new_games=new_games, starts=starts)
         self.pool.update([(task, fresh, step.rewards[t]) for t, (task, fresh) in enumerate(drawn)])
         for fen in step.final_fens[:: max(1, group // 2)]:
             self.reservoir.add(fen, self.rng)
