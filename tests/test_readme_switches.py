@@ -2,7 +2,7 @@
 command line in its code blocks, composes with the config; the runnable command lines run on a tiny budget (slow).
 
 Placeholders (`<timestamp>`, `…`, `N`), make and environment variables (`LEARNER=icl`, `CC=false`), pip
-requirements and `bench-report --set` settings (checked against conf/report's defaults) are told apart from config
+requirements and `bench-report --set` settings (checked against conf/report.yaml) are told apart from config
 overrides; a switch of a learner's own fields (`learner.simulations=...`, or in prose `memory=lora`) must compose
 with one of the registered learners.
 """
@@ -32,11 +32,9 @@ HYDRA_GROUPS = ("hydra/launcher", "hydra/sweeper")
 
 
 def report_settings() -> set[str]:
-    for name in ("report.yaml", "report/default.yaml"):
-        path = CONF_DIR / name
-        if path.is_file():
-            return set(yaml.safe_load(path.read_text()) or {})
-    return set()
+    """The `bench-report --set` keys: conf/report.yaml's fields (a file beside config.yaml, not a group, so that
+    `report=false` stays a plain bool override of the run's config)."""
+    return set(yaml.safe_load((CONF_DIR / "report.yaml").read_text()) or {})
 
 
 def inline_switches() -> list[str]:
@@ -116,10 +114,7 @@ def composes(compose: Callable[[list[str]], Any], overrides: list[str]) -> str |
     return error
 
 
-PENDING = {
-    "report=false": "conf/report/ is a config group, so Hydra refuses a bool for `report`; the report settings "
-                    "file must leave conf/report/ (e.g. conf/report.yaml)",
-}
+PENDING: dict[str, str] = {}
 """Documented switches that fail today, each with what fixes it; strict: the test fails once they work, so the
 entry is removed then."""
 

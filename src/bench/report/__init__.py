@@ -10,7 +10,7 @@ calibration file, never a learner. Modules, in the order a reader follows them:
   units.py     the units learning is counted in (positions, forward passes, FLOPs), which a run recorded, and
                the outside knowledge its learning used
   claims/      thresholds, first reach, ratios, the tables beside the claims, and one small unit per seed claim
-  costs.py     the seeds' cost model: tokens and FLOPs to dollars (conf/report/default.yaml)
+  costs.py     the seeds' cost model: tokens and FLOPs to dollars (conf/report.yaml)
   plots.py     the PNGs (matplotlib Agg)
   tables.py    tables as plain data, rendered to Markdown and HTML
   html.py      the self-contained index.html (plots embedded, every run string escaped)

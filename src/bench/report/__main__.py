@@ -18,7 +18,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.report", description=__doc__.split("\n\n")[1])
     parser.add_argument("paths", nargs="*", default=["results"], help="run directories or folders holding them")
     parser.add_argument("--out", default=None, help="where to write index.html, report.md and the PNGs")
-    parser.add_argument("--settings", default=None, help="report settings yaml (default conf/report/default.yaml)")
+    parser.add_argument("--settings", default=None, help="report settings yaml (default conf/report.yaml)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a setting, e.g. --set dollars_per_million_tokens=15 (repeatable)")
     parser.add_argument("--csv", default=None, metavar="FILE", help="also write one flat row per evaluation as CSV")

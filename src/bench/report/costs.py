@@ -1,6 +1,6 @@
 """The report's settings and the seeds' cost model: samples, tokens and FLOPs turned into dollars.
 
-Defaults live in `conf/report/default.yaml`; `--set KEY=VALUE` on the command line overrides any field. Every
+Defaults live in `conf/report.yaml`; `--set KEY=VALUE` on the command line overrides any field. Every
 conversion is one line here so a reader can check it by hand.
 """
 
@@ -106,11 +106,11 @@ class ReportSettings:
         ]
 
 
-DEFAULT_SETTINGS = CONF_DIR / "report" / "default.yaml"
+DEFAULT_SETTINGS = CONF_DIR / "report.yaml"
 
 
 def load_settings(path: str | Path | None = None, overrides: list[str] | None = None) -> ReportSettings:
-    """Settings from `path` (default conf/report/default.yaml, when present) with `KEY=VALUE` overrides."""
+    """Settings from `path` (default conf/report.yaml, when present) with `KEY=VALUE` overrides."""
     schema = OmegaConf.structured(ReportSettings)
     source = Path(path) if path else DEFAULT_SETTINGS
     layers: list[Any] = [schema]

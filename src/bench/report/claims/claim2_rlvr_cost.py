@@ -1,7 +1,7 @@
 """Seed claim 2: chess takes a lot of RLVR compute compared with other RLVR tasks.
 
 rlvr's tasks to first reach its highest threshold (`reach`), against reference figures for other tasks
-(`other_rlvr_tasks` in conf/report/default.yaml): "supported" when the whole [early, late] interval lies above the
+(`other_rlvr_tasks` in conf/report.yaml): "supported" when the whole [early, late] interval lies above the
 other task's figure, "contradicted" when below, else "inconclusive".
 """
 
@@ -47,7 +47,7 @@ def claim_rlvr_cost(analysis: Analysis) -> ClaimLine:
                  f"tokens = ${fmt_num(s.task_dollars(point or 0))}")
     if not s.other_rlvr_tasks:
         return ClaimLine(2, CLAIM, "no evidence", chess + ". No reference figures for other RLVR tasks are "
-                         "configured (other_rlvr_tasks in conf/report/default.yaml), so the comparison the claim "
+                         "configured (other_rlvr_tasks in conf/report.yaml), so the comparison the claim "
                          "makes cannot be judged from this data.")
     parts, verdicts = [], []
     for other in s.other_rlvr_tasks:

@@ -43,7 +43,7 @@ def reach_table(analysis: Analysis) -> Table:
                     f"${fmt_num(s.flop_dollars(flops))}" if flops is not None else "-",
                     (f"{fmt_num(tasks)} tasks = ${fmt_num(s.task_dollars(tasks))}" if tasks is not None else "-"),
                 ])
-    source = ("fixed Elo values (thresholds in conf/report/default.yaml)" if s.thresholds else
+    source = ("fixed Elo values (thresholds in conf/report.yaml)" if s.thresholds else
               "the calibrated ratings of the ladder's rungs above its bottom one")
     return Table(
         title="First reach: what each learner spent to first reach each Elo threshold",
@@ -182,5 +182,5 @@ def difference_table(analysis: Analysis) -> Table:
 
 
 def cost_table(settings: ReportSettings) -> Table:
-    return Table(title="Cost model (conf/report/default.yaml; override with --set KEY=VALUE)",
+    return Table(title="Cost model (conf/report.yaml; override with --set KEY=VALUE)",
                  headers=["parameter", "value"], rows=[[k, v] for k, v in settings.rows()])
