@@ -82,7 +82,8 @@ class LoraConfig:
     pad_multiple: int = 32
     """Sequences are left-padded to a multiple of this, so batch shapes repeat and FLOPs are measured once each."""
     threads: int = 0
-    """torch threads while training (0: the machine's cores); play uses `llm.threads` again afterwards."""
+    """torch threads while training (0: the CPUs this process may use, `bench.cpus.available_cpus`); play uses
+    `llm.threads` again afterwards."""
 
 
 @dataclass

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import random
 import time
 from dataclasses import dataclass
@@ -33,6 +32,7 @@ from typing import Any, Callable
 import chess
 
 from bench.compute import FlopCounter
+from bench.cpus import available_cpus
 from bench.errors import BenchError
 from bench.learners.icl.memory import ContextMemory, GameRecord
 from bench.learners.icl.prompts import Prompt, PromptBuilder
@@ -248,7 +248,7 @@ class LoraMemory:
         micro = int(self.cfg.micro_batch)
         fixed = self.chunks(examples, micro) if self.cfg.objective == "supervised" else None
         with self.backend.exclusive():
-            torch.set_num_threads(int(self.cfg.threads) or os.cpu_count() or 1)
+            torch.set_num_threads(int(self.cfg.threads) or available_cpus())
             self.wrapped.train()
             try:
                 with torch.enable_grad():
