@@ -54,6 +54,27 @@ class HeldoutConfig:
 
 
 @dataclass
+class FamilyConfig:
+    """What the learner is taught (issue 19): `chess` (the generators and held-out set above) or a non-chess family
+    of `families.py`, whose generators, checker and held-out set then replace them (action=choice only)."""
+
+    name: str = "chess"
+    """chess | addition | sort | reverse | logic."""
+    difficulty: List[int] = field(default_factory=lambda: [3])
+    """One training generator per difficulty (equal weights; digits, list length or people); rlvr's pool keeps the
+    instances inside its success band."""
+    choices: int = 6
+    """Candidates per problem: the right answer and `choices - 1` plausible wrong ones."""
+    heldout_fraction: float = 0.2
+    """Share of each (family, difficulty) instance space reserved for the held-out set (a key hash decides)."""
+    heldout_count: int = 64
+    """Held-out problems (distinct keys, drawn with `heldout_seed`)."""
+    heldout_seed: int = 12345
+    heldout_difficulty: int = 0
+    """Difficulty of the held-out problems (0: the largest of `difficulty`)."""
+
+
+@dataclass
 class TextConfig:
     """action=text: the model writes its answer, icl's parser reads the move out of it."""
 
@@ -96,6 +117,8 @@ class RlvrLlmConfig(LearnerConfig):
     generators: list[GeneratorConfig] = field(default_factory=lambda: [GeneratorConfig()])
     """rlvr's task generators and their mix."""
     heldout: HeldoutConfig = field(default_factory=HeldoutConfig)
+    family: FamilyConfig = field(default_factory=FamilyConfig)
+    """chess (default) or another verifiable task family, for seed claim 2's yardstick (issue 19)."""
     text: TextConfig = field(default_factory=TextConfig)
     warm_start: str = "none"
     """`none`: GRPO from the base model; `sft`: a supervised phase on engine-best moves first (`sft`)."""
@@ -116,5 +139,5 @@ class RlvrLlmConfig(LearnerConfig):
     """icl's templates from conf/prompts/ (default.yaml; `prompts@learner.prompts=coach` picks another)."""
 
 
-__all__ = ["ACTIONS", "AdapterConfig", "HeldoutConfig", "RlvrLlmConfig", "SftConfig", "TRAINS", "TextConfig",
-           "WARM_STARTS"]
+__all__ = ["ACTIONS", "AdapterConfig", "FamilyConfig", "HeldoutConfig", "RlvrLlmConfig", "SftConfig", "TRAINS",
+           "TextConfig", "WARM_STARTS"]

@@ -38,7 +38,7 @@ from bench.learners import LearnerContext
 from bench.learners.icl.backends import open_backend
 from bench.learners.icl.lora import adapter_tensors, attach_adapter, load_adapter
 from bench.learners.icl.player import IclPlayer, PlaySettings, Tally, flops_method
-from bench.learners.icl.prompts import PromptBuilder
+from bench.learners.icl.prompts import Prompt, PromptBuilder
 from bench.learners.rlvr.curriculum import Generator, TaskPool
 from bench.learners.rlvr.grpo import group_advantages
 from bench.learners.rlvr.rollouts import Opponents, _Rollout, engine_work
@@ -56,10 +56,12 @@ log = logging.getLogger("bench.rlvr_llm")
 class Position:
     """A position where the learner chose moves in a step (rollouts of a group that reached it share it)."""
 
-    board: chess.Board
-    """With the rollout's moves on its stack (the prompt shows them)."""
+    board: chess.Board | None
+    """With the rollout's moves on its stack (the prompt shows them); None for a non-chess family's problem."""
     legal: list[chess.Move]
     answers: list[str]
+    prompt: Prompt | None = None
+    """A non-chess family's prompt (`other_tasks.py`); None: icl's prompt for `board`."""
 
 
 @dataclass
@@ -137,6 +139,10 @@ def _check(cfg: Any) -> None:
     if cfg.train == "lora" and int(g.ref_update_steps) > 0:
         raise BenchError("learner.grpo.ref_update_steps needs train=full: with LoRA the reference is the base model "
                          "(the adapter disabled)")
+    if str(cfg.family.name) != "chess":
+        from bench.learners.rlvr_llm.other_tasks import check_config
+
+        check_config(cfg.family, str(cfg.action))
 
 
 class RlvrLlmLearner:
@@ -181,19 +187,18 @@ class RlvrLlmLearner:
                                   float(getattr(stockfish, "move_timeout", 30.0)))
         self.verifiers = Verifiers(self.engines)
         self.opponents = Opponents(context.rungs, workers, stockfish, seed)
-        self.heldout = HeldoutSet.from_config(cfg.heldout)
         self.reservoir = ReservoirSource(int(cfg.rollout_buffer), RandomPlaySource(4, 60))
-        generators = [Generator(gc, int(cfg.pool.max_generate_tries), self.reservoir, context.run_dir)
-                      for gc in cfg.generators]
-        for gen in generators:
-            self.opponents.resolve(str(gen.cfg.opponent))
-            if gen.file is not None:  # a task file shared with the held-out set: its held-out lines are refused
-                gen.file.tasks = [t for t in gen.file.tasks if not self.heldout.contains(t.fen)]
-                if not gen.file.tasks:
-                    raise BenchError(f"generator {gen.name}: every task of its file is in the held-out set")
-        self.task_params = {gen.name: gen.cfg for gen in generators}
-        self.heldout_params = self.heldout.params(cfg.heldout)
-        self.pool = TaskPool(cfg.pool, generators, self.rng)
+        self.other_family = str(cfg.family.name) != "chess"
+        """A non-chess family (issue 19): its generators, checker and held-out set replace the chess ones."""
+        if self.other_family:
+            from bench.learners.rlvr_llm import other_tasks
+
+            self.heldout: Any = other_tasks.FamilyHeldout(cfg.family)
+            self.pool = TaskPool(cfg.pool, other_tasks.generators(cfg.family), self.rng)  # type: ignore[arg-type]
+            self.task_params: dict[str, Any] = {}
+            self.heldout_params: Any = None
+        else:
+            self._chess_tasks(cfg, context)
         self.flops = FlopCounter()
         self.steps = 0
         self.sft_done = cfg.warm_start != "sft"
@@ -210,6 +215,21 @@ class RlvrLlmLearner:
         """False while the held-out set is scored: measurement, not learning, so no counter moves."""
         self._lock = threading.Lock()
         context.meter.set_episode_kind("rollouts")
+
+    def _chess_tasks(self, cfg: Any, context: LearnerContext) -> None:
+        """The chess generators, pool and held-out set (rlvr's)."""
+        self.heldout = HeldoutSet.from_config(cfg.heldout)
+        generators = [Generator(gc, int(cfg.pool.max_generate_tries), self.reservoir, context.run_dir)
+                      for gc in cfg.generators]
+        for gen in generators:
+            self.opponents.resolve(str(gen.cfg.opponent))
+            if gen.file is not None:  # a task file shared with the held-out set: its held-out lines are refused
+                gen.file.tasks = [t for t in gen.file.tasks if not self.heldout.contains(t.fen)]
+                if not gen.file.tasks:
+                    raise BenchError(f"generator {gen.name}: every task of its file is in the held-out set")
+        self.task_params = {gen.name: gen.cfg for gen in generators}
+        self.heldout_params = self.heldout.params(cfg.heldout)
+        self.pool = TaskPool(cfg.pool, generators, self.rng)
 
     # -- the model in and out of training -------------------------------------------------------------------------
     @contextmanager
@@ -256,10 +276,14 @@ class RlvrLlmLearner:
     def score_position(self, board: chess.Board) -> tuple[list[chess.Move], list[str], torch.Tensor]:
         """(legal moves, answers, log-likelihoods) by icl's scoring (no gradient, prefix cache), counted."""
         legal, answers = candidates(self.builder, board)
+        return legal, answers, self.score_answers(self.builder.prompt("", board), answers)
+
+    def score_answers(self, prompt: Prompt, answers: list[str]) -> torch.Tensor:
+        """Log-likelihoods of `answers` after `prompt` by icl's scoring (no gradient, prefix cache), counted."""
         with count_flops() as measured:
-            scores = self.backend.score(self.builder.prompt("", board), answers, end=bool(self.cfg.score_end))
+            scores = self.backend.score(prompt, answers, end=bool(self.cfg.score_end))
         self._count(scores.tokens_in + scores.tokens_out, 1, infer_flops=measured.total)
-        return legal, answers, torch.tensor(scores.logprobs)
+        return torch.tensor(scores.logprobs)
 
     # -- one GRPO step ------------------------------------------------------------------------------------------
     def improve(self) -> None:
@@ -343,6 +367,10 @@ class RlvrLlmLearner:
 
     def _rollouts(self, tasks: list[Task], group: int, temperature: float, greedy: bool = False) -> Step:
         """G rollouts of each task, in lockstep: rollouts at the same position (same prompt) share one model call."""
+        if self.other_family:
+            from bench.learners.rlvr_llm.other_tasks import rollouts
+
+            return rollouts(self, tasks, group, temperature, greedy)
         step = Step()
         rollouts: list[_Rollout] = []
         for t, task in enumerate(tasks):
@@ -474,7 +502,7 @@ class RlvrLlmLearner:
             here = [k for k, i in enumerate(moves) if step.move_position[i] == p]
             idx = moves[here]
             pos = step.positions[p]
-            prompt_ids = self.backend.prompt_ids(self.builder.prompt("", pos.board))
+            prompt_ids = self.backend.prompt_ids(pos.prompt or self.builder.prompt("", pos.board))
             packed = pack(prompt_ids, [self.backend.answer_ids(a, bool(self.cfg.score_end)) for a in pos.answers])
             logp_ref = None
             if kl_coef > 0:
