@@ -2,8 +2,10 @@
 fault armed, a ladder whose games replay move for move, and a leak check for engine processes.
 
 Every test that injects a fault wraps it in `ledger.fault(name)`: the fault counts as injected on entry and as
-survived only when the test's checks pass; the test sets `lost` (records lost or kept twice) for run faults. At
-the end of the session the table of faults injected / survived / records lost is printed.
+survived only when the test's checks pass; the test sets `lost` (records lost or kept twice) for run faults and
+says how the fault was survived (`Outcome.how`: exact, inexact within asserted bounds, or by one clear error
+message). At the end of the session the table of faults injected, survived exact / inexact / by error message,
+and lost is printed (`COLUMNS`).
 """
 
 from __future__ import annotations
@@ -30,38 +32,76 @@ PYTHON = sys.executable
 
 @dataclass
 class Outcome:
+    """How one injected fault ended; the test fills it in inside `ledger.fault(name)`."""
+
     lost: int = 0
     """Records (metrics records and games) lost or kept twice; anything but 0 is a failure."""
+    how: str = "exact"
+    """`exact`: the run ended (directly or after `resume=true`) with the records the test checks in full, equal to
+    an uninterrupted run's where there is one; `inexact`: bookkeeping exact and the content differs from the
+    uninterrupted run only where and by as much as the test asserts (`reason` says what); `error message`: the
+    harness refused or stopped with one clear error line and left every file intact; `unbounded`: bookkeeping
+    exact but the content differs in ways no check bounds (counted as lost, with `reason`)."""
+    reason: str = ""
+
+    def by_error_message(self) -> None:
+        self.how = "error message"
+
+    def inexact(self, reason: str) -> None:
+        self.how, self.reason = "inexact", reason
+
+    def unbounded(self, reason: str) -> None:
+        self.how, self.reason = "unbounded", reason
+
+
+COLUMNS = ("exact", "inexact", "error message", "lost")
+"""The ledger's columns: every injected fault lands in exactly one. `lost` is a fault the run did not survive: a
+failed check, a record lost or kept twice, or content that differs beyond what the test bounds (an xfail on
+content counts here, never as survived)."""
 
 
 class Ledger:
-    """Faults injected, survived and records lost, by fault kind."""
+    """Faults injected, by fault kind and by how they ended (`COLUMNS`), and records lost."""
 
     def __init__(self) -> None:
-        self.rows: dict[str, dict[str, int]] = defaultdict(lambda: {"injected": 0, "survived": 0, "lost": 0})
+        self.rows: dict[str, dict[str, int]] = defaultdict(
+            lambda: {"injected": 0, **{c: 0 for c in COLUMNS}, "records lost": 0})
+        self.notes: dict[str, set[str]] = defaultdict(set)
 
     @contextmanager
     def fault(self, name: str) -> Iterator[Outcome]:
         row = self.rows[name]
         row["injected"] += 1
         outcome = Outcome()
+        survived = False
         try:
             yield outcome
+            survived = outcome.lost == 0 and outcome.how != "unbounded"
         finally:
-            row["lost"] += outcome.lost
-        if outcome.lost == 0:
-            row["survived"] += 1
+            row["records lost"] += outcome.lost
+            row[outcome.how if survived else "lost"] += 1
+            if outcome.reason:
+                self.notes[name].add(f"{'survived, ' if survived else 'lost: '}{outcome.how}: {outcome.reason}")
 
     def table(self) -> list[str]:
+        keys = ("injected", *COLUMNS, "records lost")
+        heads = ("injected", "survived exact", "survived inexact", "survived by error message", "lost",
+                 "records lost")
         width = max([len(name) for name in self.rows] + [5])
-        lines = [f"{'fault':<{width}}  injected  survived  records lost", "-" * (width + 34)]
-        total = {"injected": 0, "survived": 0, "lost": 0}
+        header = f"{'fault':<{width}}  " + "  ".join(heads)
+        lines = [header, "-" * len(header)]
+        total = dict.fromkeys(keys, 0)
+
+        def row_line(name: str, row: dict[str, int]) -> str:
+            return f"{name:<{width}}  " + "  ".join(f"{row[k]:>{len(h)}}" for k, h in zip(keys, heads))
+
         for name, row in sorted(self.rows.items()):
-            lines.append(f"{name:<{width}}  {row['injected']:>8}  {row['survived']:>8}  {row['lost']:>12}")
-            for key in total:
+            lines.append(row_line(name, row))
+            for key in keys:
                 total[key] += row[key]
-        lines.append("-" * (width + 34))
-        lines.append(f"{'total':<{width}}  {total['injected']:>8}  {total['survived']:>8}  {total['lost']:>12}")
+        lines += ["-" * len(header), row_line("total", total)]
+        for name, notes in sorted(self.notes.items()):
+            lines += [f"{name}: {note}" for note in sorted(notes)]
         return lines
 
 
@@ -75,7 +115,7 @@ def ledger() -> Ledger:
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     if LEDGER.rows:
-        terminalreporter.section("faults injected / survived / records lost")
+        terminalreporter.section("faults injected: survived exact / inexact / by error message, lost")
         for line in LEDGER.table():
             terminalreporter.write_line(line)
 
@@ -94,7 +134,8 @@ class Finished:
 def bench_cli(args: list[str], cwd: Path, fault: str | None = None, env: dict[str, str] | None = None,
               counts: Path | None = None, timeout: float = 300, module: str = "tests.faults.inject") -> Finished:
     """`python -m bench ARGS` (through the injector, which arms `fault`), waited for; never left running."""
-    full_env = {**os.environ, "PYTHONPATH": str(REPO), **(env or {})}
+    path = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p)  # the caller's kept
+    full_env = {**os.environ, "PYTHONPATH": path, **(env or {})}
     full_env.pop("BENCH_FAULT", None)
     if fault:
         full_env["BENCH_FAULT"] = fault

@@ -82,7 +82,8 @@ def test_an_engine_that_never_recovers_stops_the_run_with_one_clear_error(make_c
     cfg = make_cfg("learner=random", "budget.unit=games", "budget.amount=1", "budget.evals=1",
                    "budget.eval_at_start=false", "eval.games=4", f"stockfish.path={broken}", "stockfish.move_timeout=4")
     # 4 games: the second pair meets eps80, the first engine rung (no adjudicator searches under the default rules)
-    with ledger.fault("stockfish dead on every search"):
+    with ledger.fault("stockfish dead on every search") as outcome:
+        outcome.by_error_message()
         with pytest.raises(BenchError, match=r"game \d+ failed 4 times"):
             run(cfg, run_dir=tmp_path / "run")
         assert RunDir(tmp_path / "run").read_metrics() == []
@@ -138,7 +139,8 @@ def test_an_rlvr_verifier_engine_that_never_recovers_is_one_clear_error(tmp_path
     broken.chmod(broken.stat().st_mode | stat.S_IXUSR)
     verifiers = Verifiers(EnginePool(1, str(broken), timeout=TIMEOUT))
     try:
-        with ledger.fault("rlvr verifier engine dead on every search"):
+        with ledger.fault("rlvr verifier engine dead on every search") as outcome:
+            outcome.by_error_message()
             with pytest.raises(BenchError, match="verifier engine failed 3 times in a row"):
                 verifiers.score(rlvr_eval_rollouts())
             assert verifiers.engines.restarts == 3

@@ -180,7 +180,8 @@ def test_corrupt_files_are_detected_reported_with_the_path_and_never_touched(cor
     shutil.copytree(reference.run_dir, run_dir)
     damage(run_dir / name)
     before = fingerprint(run_dir)
-    with ledger.fault(f"corrupt: {corruption}"):
+    with ledger.fault(f"corrupt: {corruption}") as outcome:
+        outcome.by_error_message()
         with pytest.raises(BenchError) as refused:
             run(make_cfg("learner=random", "resume=true"), run_dir=run_dir)
         line = str(refused.value)

@@ -176,7 +176,9 @@ def test_kill_then_resume_ends_with_the_uninterrupted_records(learner: str, faul
         same_games = {game_key(g): str(g.mainline_moves()) for g in games} == {
             game_key(g): str(g.mainline_moves()) for g in reference.games}
         inexact = learner in INEXACT and not (same_records and same_games)
-        if not inexact:
+        if inexact:  # no check bounds the difference: the ledger counts this fault lost, not survived
+            outcome.unbounded(INEXACT[learner])
+        else:
             assert same_records, "the resumed run's records differ from the uninterrupted run's"
             assert same_games, "the resumed run's games differ from the uninterrupted run's"
     if inexact:  # bookkeeping survived (counted above); content equality is a known limit of this learner
