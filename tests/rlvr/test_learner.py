@@ -98,12 +98,107 @@ def test_state_dict_round_trip_continues_identically() -> None:
         b.close()
 
 
-def test_kl_reference_and_sequence_aggregation_run() -> None:
-    learner = build(kl_coef=0.1, ref_update_steps=1, loss_agg="sequence", scale_rewards=False)
+class HandPolicy(torch.nn.Module):
+    """A reference policy built by hand: logit `c` on every odd move index, 0 on the even ones."""
+
+    def __init__(self, c: float) -> None:
+        super().__init__()
+        from bench.encoding import NUM_MOVES
+
+        self.logits = c * (torch.arange(NUM_MOVES) % 2).float()
+
+    def forward(self, planes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.logits.expand(len(planes), -1), torch.zeros(len(planes))
+
+
+def uniform_policy(learner: RlvrLearner) -> None:
+    """Zero the policy head: the policy is uniform over the legal moves (logits all 0), so rollouts sample with
+    log-probability -log(legal moves) and the first update's ratio is exactly 1."""
+    with torch.no_grad():
+        for param in learner.net.policy.parameters():
+            param.zero_()
+
+
+def captured_batches(learner: RlvrLearner) -> list[Any]:
+    batches: list[Any] = []
+    run = learner.rollouts.run
+
+    def keep(*args: Any, **kwargs: Any) -> Any:
+        batches.append(run(*args, **kwargs))
+        return batches[-1]
+
+    learner.rollouts.run = keep
+    return batches
+
+
+@pytest.mark.parametrize("loss_agg", ["token", "sequence"])
+def test_kl_to_a_hand_built_reference_and_the_loss_equal_a_hand_count(loss_agg: str) -> None:
+    """One update (epochs 1, one minibatch) of a uniform policy against `HandPolicy(c)`: ratio 1, so each move's
+    objective is A - beta k3 + h log(n), k3 = e^d - d - 1 with d = log pi_ref(a) - log(1/n) (Schulman 2020), over
+    the informative moves, averaged by token or by rollout then rollouts. Computed here with numpy from the
+    batch the learner sampled, independent of bench.learners.rlvr.grpo."""
+    c, beta, h = 1.5, 0.25, 0.01
+    learner = build(kl_coef=beta, ref_update_steps=0, loss_agg=loss_agg, scale_rewards=loss_agg == "token",
+                    epochs=1, minibatch=100_000, entropy_coef=h, seed=1, tasks_per_step=8)
     try:
+        uniform_policy(learner)
+        learner.ref = HandPolicy(c)
+        batches = captured_batches(learner)
         learner.improve()
-        learner.improve()
-        assert np.isfinite(learner.last["loss"]) and learner.last["kl"] >= 0.0
+        batch = batches[0]
+        rewards = batch.rewards.astype(np.float64)
+        centred = rewards - rewards.mean(axis=1, keepdims=True)
+        if loss_agg == "token":  # scale_rewards: divided by the group's sample std (+1e-4), 0 where it is 0
+            std = rewards.std(axis=1, ddof=1, keepdims=True)
+            adv = np.where(std > 0, centred / np.where(std > 0, std + 1e-4, 1.0), 0.0)
+        else:
+            adv = centred
+        per_move = adv.flatten()[batch.rollout_index]
+        keep = np.flatnonzero(per_move != 0)
+        assert len(keep) > 0, "no informative group: pick another seed"
+        n = np.array([len(batch.legal[i]) for i in keep], np.float64)
+        assert np.allclose(batch.logp_old[keep], -np.log(n), atol=1e-5)  # the rollouts sampled uniformly
+        odd = np.array([np.sum(np.asarray(batch.legal[i]) % 2) for i in keep], np.float64)
+        a_odd = batch.actions[keep] % 2
+        logp_ref = c * a_odd - np.log((n - odd) + odd * np.exp(c))
+        d = logp_ref + np.log(n)
+        k3 = np.exp(d) - d - 1
+        objective = per_move[keep] - beta * k3 + h * np.log(n)
+        if loss_agg == "token":
+            loss = -objective.mean()
+        else:
+            owner = batch.rollout_index[keep]
+            loss = -np.mean([objective[owner == r].mean() for r in np.unique(owner)])
+        last = learner.last
+        assert last["informative_moves"] == len(keep)
+        assert last["kl"] == pytest.approx(k3.mean(), rel=1e-4) and k3.mean() > 0.05
+        assert last["entropy"] == pytest.approx(np.log(n).mean(), rel=1e-4)
+        assert last["loss"] == pytest.approx(loss, rel=1e-4, abs=1e-6)
+        assert last["surrogate"] == pytest.approx(per_move[keep].mean(), rel=1e-4, abs=1e-6)
+        assert last["clip_fraction"] == 0.0
+    finally:
+        learner.close()
+
+
+@pytest.mark.parametrize("every", [0, 1, 2])
+def test_reference_policy_is_copied_every_ref_update_steps(every: int) -> None:
+    """`ref_update_steps=k`: the reference equals the policy right after steps k, 2k, ...; between them (and
+    always with 0) it keeps the weights it had, the initial policy's."""
+    learner = build(kl_coef=0.1, ref_update_steps=every, seed=2)
+    try:
+        initial = {k: v.clone() for k, v in learner.ref.state_dict().items()}
+        assert all(torch.equal(initial[k], v) for k, v in learner.net.state_dict().items())
+        for step in (1, 2, 3):
+            learner.improve()
+            net, ref = learner.net.state_dict(), learner.ref.state_dict()
+            moved = any(not torch.equal(initial[k], net[k]) for k in initial)
+            assert moved, "the policy did not change in a step: the check below would be empty"
+            copied = every > 0 and step % every == 0
+            same_as_net = all(torch.equal(ref[k], net[k]) for k in ref)
+            same_as_before = all(torch.equal(ref[k], previous[k]) for k in ref) if step > 1 else all(
+                torch.equal(ref[k], initial[k]) for k in ref)
+            assert same_as_net == copied and (copied or same_as_before), (every, step)
+            previous = {k: v.clone() for k, v in ref.items()}
     finally:
         learner.close()
 
