@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import chess
@@ -55,6 +56,69 @@ def test_fit_and_pentanomial_from_games() -> None:
     assert penta is not None and penta.counts == (1, 0, 0, 1, 0)
 
 
+def test_interval_against_one_rung_is_wilsons_and_its_width_matches_the_analytic_se() -> None:
+    """6 wins and 2 losses against rung b (200): the MLE is 200 + 400 log10(3); the Fisher standard error is
+    400 / (ln 10 sqrt(n p (1 - p))) with p = 3/4; the interval given the ladder is Wilson's interval for a
+    proportion mapped to Elo (no draws: dispersion 1); the absolute interval adds rung b's SE of 30 in
+    quadrature to each side (Wilson 1927; Brown, Cai & DasGupta 2001)."""
+    _, cal = synthetic()
+    games = [game("L", "b", "1-0", i) if i % 2 == 0 else game("b", "L", "0-1", i) for i in range(6)]
+    games += [game("L", "b", "0-1", 6), game("b", "L", "1-0", 6)]
+    fit = fit_of(games, cal)
+    n, p, z = 8, 0.75, 1.959963984540054
+    to_elo = lambda q: 200 + 400 * math.log10(q / (1 - q))  # noqa: E731
+    se = 400 / (math.log(10) * math.sqrt(n * p * (1 - p)))
+    centre, half = (p + z * z / (2 * n)) / (1 + z * z / n), z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (
+        1 + z * z / n)
+    assert fit.games.elo == pytest.approx(200 + 400 * math.log10(3), abs=1e-6)
+    assert fit.games.se == pytest.approx(se, rel=1e-9)  # 200.6 Elo
+    assert (fit.games.low, fit.games.high) == pytest.approx((to_elo(centre - half), to_elo(centre + half)), abs=1e-4)
+    # the score interval is asymmetric on the Elo scale, but its width is the Wald width 2 z se within 25% here
+    assert 0.8 < (fit.games.high - fit.games.low) / (2 * z * se) < 1.25
+    assert fit.ladder_se == pytest.approx(30.0) and fit.absolute.se == pytest.approx(math.hypot(se, 30.0))
+    assert fit.absolute.high - fit.absolute.elo == pytest.approx(math.hypot(fit.games.high - fit.games.elo, z * 30))
+    assert fit.absolute.elo - fit.absolute.low == pytest.approx(math.hypot(fit.games.elo - fit.games.low, z * 30))
+
+
+def hand_se(games: list[chess.pgn.Game], name: str, ratings: dict[str, float], elo_hat: float) -> float:
+    """The rating's standard error given the ladder, by hand from the games: Fisher information
+    I = C^2 sum_i p_i (1 - p_i), p_i = 1 / (1 + 10^((r_i - x) / 400)), times the draw dispersion
+    phi = min(1, (n X^2/B + 4) / (n - 1 + 4)) with X^2 = sum (s_i - p_i)^2 and B = sum p_i (1 - p_i)
+    (Pearson's statistic shrunk by 4 pseudo-games, bench.elo._dispersion): se = sqrt(phi / I)."""
+    c = math.log(10) / 400
+    points = {"1-0": 1.0, "0-1": 0.0, "1/2-1/2": 0.5}
+    pairs = []
+    for g in games:
+        white = points[g.headers["Result"]]
+        if g.headers["White"] == name:
+            pairs.append((ratings[g.headers["Black"]], white))
+        else:
+            pairs.append((ratings[g.headers["White"]], 1.0 - white))
+    p = [1 / (1 + 10 ** ((r - elo_hat) / 400)) for r, _ in pairs]
+    bern = sum(q * (1 - q) for q in p)
+    x2 = sum((s - q) ** 2 for (_, s), q in zip(pairs, p))
+    n = len(pairs)
+    phi = min(1.0, (n * x2 / bern + 4) / (n - 1 + 4))
+    return math.sqrt(phi / (c * c * bern))
+
+
+def check_interval(record: dict, games: list[chess.pgn.Game], name: str, ratings: dict[str, float]) -> None:
+    """A record's intervals against the analytic standard error: `elo_se_games` equals the hand Fisher SE; the
+    interval given the ladder is 2 z se wide within 30% (score interval vs Wald); the absolute SE adds the
+    ladder's in quadrature. An edge (every game won or lost) has no SE: its one open side is checked instead."""
+    z = 1.959963984540054
+    low, high = record["elo_ci_games"]
+    if not (math.isfinite(low) and math.isfinite(high)):
+        assert record["elo_se_games"] == math.inf and (low == record["elo"] or high == record["elo"])
+        return
+    se = hand_se(games, name, ratings, record["elo"])
+    assert record["elo_se_games"] == pytest.approx(se, rel=1e-6)
+    assert 0.7 < (high - low) / (2 * z * se) < 1.3, (low, high, se)
+    assert record["elo_se"] == pytest.approx(math.hypot(se, record["ladder_se"]), rel=1e-6)
+    assert record["elo_ci"][1] - record["elo"] == pytest.approx(math.hypot(high - record["elo"],
+                                                                           z * record["ladder_se"]), rel=1e-6)
+
+
 def test_edges_come_from_the_fit_not_from_one_rung() -> None:
     rungs, cal = synthetic()
     sweep = [game("L", "top", "1-0", 0), game("top", "L", "0-1", 0)]
@@ -100,6 +164,7 @@ def test_random_player_is_rated_near_the_random_rung_on_the_quick_ladder() -> No
     assert sum(record["terminations"].values()) == 12 and "adjudication_win" not in record["terminations"]
     # the interval given the ladder is narrower than the absolute one, which adds the ladder's own error
     assert record["elo_ci"][0] < record["elo_ci_games"][0] and record["elo_ci_games"][1] < record["elo_ci"][1]
+    check_interval(record, recorded, "me", {n: r.elo for n, r in calibration.ratings.items()})
 
 
 @pytest.mark.stockfish

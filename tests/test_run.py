@@ -15,6 +15,7 @@ from bench.ladder import load_calibration, rungs_from_config
 from bench.results import RunDir
 from bench.run import run
 from tests.conftest import write_det_conf
+from tests.test_evaluate import check_interval
 
 pytestmark = pytest.mark.stockfish
 
@@ -44,6 +45,11 @@ def test_random_run_writes_metrics_pgn_and_config(make_cfg, run_dir: Path) -> No
     assert records[-1]["compute"]["steps"] == 4 and records[-1]["samples"]["positions"] == 0
     games = RunDir(run_dir).read_games()
     assert len(games) == 48
+    ratings = {n: r.elo for n, r in load_calibration(cfg.ladder, rungs_from_config(cfg.ladder)).ratings.items()}
+    for record in records:  # each interval's width against the analytic SE of its own 16 games
+        mine = [g for g in games if int(g.headers["Evaluation"]) == record["eval_index"]]
+        name = next(n for g in mine[:1] for n in (g.headers["White"], g.headers["Black"]) if n not in ratings)
+        check_interval(record, mine, name, ratings)
     assert all(g.headers["Rules"] and g.headers["Rung"] for g in games)
     assert (run_dir / "config.yaml").read_text().count("learner:") == 1
     assert result["elo"] == records[-1]["elo"]
