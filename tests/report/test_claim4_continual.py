@@ -9,7 +9,7 @@ import pytest
 from bench.report.claims import Analysis, claim_continual
 from bench.report.costs import load_settings
 from bench.report.loading import load_runs
-from tests.report.synthetic import make_tree
+from tests.report.synthetic import config, make_tree, record, write_run
 
 
 @pytest.fixture(scope="module")
@@ -35,3 +35,16 @@ def test_claim_continual_without_lora(analysis: Analysis) -> None:
                             analysis.settings)
     claim = claim_continual(only_context)
     assert claim.verdict == "no evidence" and "lora" in claim.evidence
+
+
+def test_rlvr_llm_on_the_same_base_model_is_shown_beside_not_judged(tmp_path) -> None:  # noqa: ANN001
+    """rlvr_llm's final -165 (SE 36.1) minus context's -500 (SE 61.2, this tree's icl records carry no backend, so
+    both name "unknown model"): +335, SE 71.1, [+196, +474]; the verdict stays lora's."""
+    tree = make_tree(tmp_path / "syn")
+    llm = [record(0, -600, 70.76, {}, {"rollouts": 0}, "rlvr_llm", 0), record(1, -165, 70.76, {}, {"rollouts": 64},
+                                                                           "rlvr_llm", 0)]
+    write_run(tree / "rlvr_llm", llm, config("rlvr_llm", 0))
+    claim = claim_continual(Analysis(load_runs([tree]), load_settings()))
+    assert claim.verdict == "inconclusive"
+    assert "for context (not in the verdict), rlvr_llm on the same base model (unknown model)" in claim.evidence
+    assert "difference +335 [+196, +474] Elo" in claim.evidence

@@ -57,7 +57,7 @@ def test_reference_runs_old_format() -> None:
     assert len(analysis.scales) == 2 and all("rebuilt" in s.covariance_source for s in analysis.scales.values())
     claims = {int(row[0]): row for row in claims_table(analysis).rows}
     assert "smallest detectable difference" in claims[1][3] and "smallest detectable difference" in claims[3][3]
-    assert "(b) different scales" in claims[1][3]
+    assert "(b) no evidence: no rlvr_llm runs" in claims[1][3]
     assert all(row[2] != "suggested, not established" for row in claims.values())
     rows = {r[0]: r for r in difference_table(analysis).rows}
     assert "ladder error cancelled" in rows["mcts vs rlvr"][5] and OLD_RECONSTRUCTED in rows["mcts vs rlvr"][5]

@@ -3,7 +3,8 @@
 An equivalence claim, so it is tested as one (two one-sided tests, `bench.elo.equivalence_test`): per memory
 kind, its best final configuration minus context-only icl's on a shared scale, ladder error cancelled;
 "supported" when equivalent within ±`equivalence_margin` Elo, "contradicted" when different, else
-"inconclusive". Overlapping intervals are not evidence of equality.
+"inconclusive". Overlapping intervals are not evidence of equality. rlvr_llm on the same base model (weights
+changed by RLVR rather than by the games) is shown beside them as context, not as part of the verdict.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 from bench import elo
 from bench.report.claims.analysis import Analysis
 from bench.report.claims.base import ClaimLine
+from bench.report.claims.claim1_icl import base_model
 from bench.report.compare import LEVEL, Comparison, difference, weakest
 from bench.report.loading import Run, get
 
@@ -52,4 +54,19 @@ def claim_continual(analysis: Analysis) -> ClaimLine:
         verdicts.append(verdict)
         parts.append(f"memory={kind} {mine.elo_text()} vs context {base.elo_text()}: "  # type: ignore[union-attr]
                      f"{reading[result]} (two one-sided tests at 5%); {Comparison(d, how).text()}")
-    return ClaimLine(4, CLAIM, weakest(verdicts), "; ".join(parts) + ".")
+    return ClaimLine(4, CLAIM, weakest(verdicts), "; ".join(parts + rlvr_llm_context(analysis, context)) + ".")
+
+
+def rlvr_llm_context(analysis: Analysis, context: list[Run]) -> list[str]:
+    """rlvr_llm minus context-only icl on the same base model and scale, for the reader (not in the verdict)."""
+    llm = [r for r in analysis.runs if r.learner == "rlvr_llm"]
+    for scale in analysis.scales_of("icl", "rlvr_llm"):
+        for model in sorted({base_model(r) for r in context} & {base_model(r) for r in llm}):
+            base = analysis.best_final("icl", scale, [r for r in context if base_model(r) == model])
+            mine = analysis.best_final("rlvr_llm", scale, [r for r in llm if base_model(r) == model])
+            if base is None or mine is None:
+                continue
+            d, how = difference(mine.rated, base.rated, scale)
+            return [f"for context (not in the verdict), rlvr_llm on the same base model ({model}) {mine.elo_text()} "
+                    f"vs context {base.elo_text()}: {Comparison(d, how).text()}"]
+    return []
