@@ -180,6 +180,28 @@ class LearnerConfig:
 
 
 @dataclass
+class NetworkConfig:
+    """The policy-value network of the learners that have one (`bench.network.PolicyValueNet`): mcts's schema and
+    rlvr's `policy` extend it, each with its own defaults, and the `network` group (conf/network/) writes one set of
+    these fields into either, so both learn on the same network: `+network@learner=shared` (mcts keeps them at its
+    top level), `+network@learner.policy=shared` (rlvr), as conf/experiment/claim3/ does."""
+
+    blocks: int = 2
+    """Residual blocks in the tower."""
+    channels: int = 32
+    """Channels of every convolution in the tower."""
+    policy_head: str = "conv"
+    """`conv` (AlphaZero's 73 move planes) or `attention` (Lc0-style from-square . to-square logits, which see
+    what stands on a move's target square; see bench.network)."""
+    policy_dim: int = 16
+    """Query/key width of the attention policy head."""
+    value_head: str = "wdl"
+    """`wdl` (win/draw/loss logits, cross-entropy) or `scalar` (tanh, squared error)."""
+    value_pool: bool = True
+    """Globally pooled value head (see bench.network); False gives AlphaZero's flattened head."""
+
+
+@dataclass
 class RandomLearnerConfig(LearnerConfig):
     name: str = "random"
 
@@ -239,6 +261,7 @@ def register_configs() -> None:
     cs.store(group="eval", name="base_eval", node=EvalConfig)
     cs.store(group="budget", name="base_budget", node=BudgetConfig)
     cs.store(group="runtime", name="base_runtime", node=RuntimeConfig)
+    cs.store(group="network", name="base_network", node=NetworkConfig)
     for name, schema in LEARNER_SCHEMAS.items():
         cs.store(group="learner", name=f"base_{name}", node=schema)
     if LLM_SCHEMA is not None:

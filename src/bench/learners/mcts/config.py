@@ -5,26 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
-from bench.config import LearnerConfig
+from bench.config import LearnerConfig, NetworkConfig
 
 
 @dataclass
-class MctsConfig(LearnerConfig):
+class MctsConfig(NetworkConfig, LearnerConfig):
+    """The network fields (blocks, channels, policy and value heads) are `NetworkConfig`'s, at this config's top
+    level, with its defaults."""
+
     name: str = "mcts"
-    # --- network
-    blocks: int = 2
-    """Residual blocks in the tower."""
-    channels: int = 32
-    """Channels of every convolution in the tower."""
-    value_head: str = "wdl"
-    """`wdl` (win/draw/loss logits, cross-entropy) or `scalar` (tanh, squared error)."""
-    value_pool: bool = True
-    """Globally pooled value head (see bench.network); False gives AlphaZero's flattened head."""
-    policy_head: str = "conv"
-    """`conv` (AlphaZero's 73 move planes) or `attention` (Lc0-style from-square . to-square logits, which see
-    what stands on a move's target square; see bench.network)."""
-    policy_dim: int = 16
-    """Query/key width of the attention policy head."""
     # --- search
     simulations: int = 32
     """Simulations of a full self-play search (the ones recorded as training targets)."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Optional
 
-from bench.config import LearnerConfig
+from bench.config import LearnerConfig, NetworkConfig
 
 
 @dataclass
@@ -85,16 +85,13 @@ class PoolConfig:
 
 
 @dataclass
-class PolicyConfig:
-    blocks: int = 2
-    """Residual blocks of the shared PolicyValueNet tower."""
-    channels: int = 32
-    """Channels of the tower."""
-    policy_head: str = "conv"
-    """conv | attention: a move's logit from its from-square query and to-square key (bench/network.py), so the
-    head sees what stands on the target square (a capture, a square next to the enemy king)."""
-    policy_dim: int = 16
-    """Query/key width of the attention policy head."""
+class PolicyConfig(NetworkConfig):
+    """The policy network: `NetworkConfig`'s fields (blocks, channels, policy and value heads), then rlvr's own."""
+
+    value_head: str = "scalar"
+    """As NetworkConfig's; rlvr trains the policy only, so its value head is built (its FLOPs counted) but unused."""
+    value_pool: bool = False
+    """As NetworkConfig's (rlvr's value head is unused)."""
     init: Optional[str] = None
     """Warm start: a checkpoint (torch.save'd state dict of a PolicyValueNet, e.g. an mcts network); None = random."""
     eval_temperature: float = 0.0

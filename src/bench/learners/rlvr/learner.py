@@ -79,7 +79,8 @@ class RlvrLearner:
         self.generator = torch.Generator().manual_seed(seed)
         torch.manual_seed(seed)
         pc, g = cfg.policy, cfg.grpo
-        self.net = PolicyValueNet(int(pc.blocks), int(pc.channels), value_head="scalar", policy_head=str(pc.policy_head),
+        self.net = PolicyValueNet(int(pc.blocks), int(pc.channels), value_head=str(pc.value_head),
+                                  value_pool=bool(pc.value_pool), policy_head=str(pc.policy_head),
                                   policy_dim=int(pc.policy_dim)).to(self.device)
         if pc.init:
             load_warm_start(self.net, str(pc.init))
