@@ -18,6 +18,24 @@ REC = record(2, -300.0, 100.0, {"train_flops": 1e12, "wall_s": 5.0}, {"games": 4
              edge=None)
 
 
+EXPECTED = {
+    "eval/elo": -300.0, "eval/elo_low": -400.0, "eval/elo_high": -200.0, "eval/elo_se": REC["elo_se"],
+    "eval/games": 8.0, "budget/spent": 0.0, "compute/cpu_s": 0.0, "compute/infer_flops": 0.0,
+    "compute/train_flops": 1e12, "compute/verifier_calls": 0.0, "compute/wall_s": 5.0, "samples/games": 40.0,
+    "learner/eval_simulations": 64.0, "learner/losses/policy": 2.5,
+}
+"""REC's scalars written out by hand: every numeric field, namespaced; strings, booleans and bookkeeping (the
+ladder, the rungs, the seed) left out. A tracker must deliver exactly these, at step 2 (REC's eval_index)."""
+
+
+def test_scalars_of_a_record_are_the_hand_written_ones() -> None:
+    assert scalars(REC) == EXPECTED
+    odd = {**REC, "compute": {**REC["compute"], "wall_s": float("nan"), "cpu_s": float("-inf"), "done": True},
+           "elo_ci": [float("-inf"), -200.0]}
+    assert scalars(odd) == {k: v for k, v in EXPECTED.items()
+                            if k not in ("compute/wall_s", "compute/cpu_s", "eval/elo_low")}
+
+
 def test_scalars_are_namespaced_and_numeric() -> None:
     s = scalars({**REC, "elo_ci": [-400.0, float("inf")]})
     assert s["eval/elo"] == -300 and s["eval/elo_low"] == -400 and "eval/elo_high" not in s
@@ -54,7 +72,10 @@ def test_wandb_offline_calls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     tracker.close()
     assert calls["init"]["mode"] == "offline" and calls["init"]["project"] == "p"
     assert calls["init"]["config"] == {"seed": 0} and calls["init"]["dir"] == str(tmp_path / "run1")
-    assert calls["log"] == [(2, scalars(REC))] and calls["finished"]
+    assert calls["log"] == [(2, EXPECTED)] and calls["finished"]
+    monkeypatch.setenv("WANDB_MODE", "disabled")  # a mode the user set is kept, never forced offline
+    open_tracker(TrackerConfig(kind="wandb"), tmp_path / "run2", {}).close()
+    assert calls["init"]["mode"] == "disabled" and calls["init"]["project"] == "bench"
 
 
 def test_tensorboard_event_files(tmp_path: Path) -> None:
@@ -68,4 +89,9 @@ def test_tensorboard_event_files(tmp_path: Path) -> None:
     events = EventAccumulator(str(tmp_path / "tensorboard"))
     events.Reload()
     assert [(e.step, e.value) for e in events.Scalars("eval/elo")] == [(2, -300.0), (3, -200.0)]
-    assert "samples/games" in events.Tags()["scalars"]
+    assert set(events.Tags()["scalars"]) == set(EXPECTED)  # every scalar written, nothing else
+    for name, value in EXPECTED.items():  # as float32, at both steps
+        written = events.Scalars(name)
+        assert [e.step for e in written] == [2, 3], name
+        assert [e.value for e in written] == pytest.approx([value, -200.0 if name == "eval/elo" else value],
+                                                           rel=1e-6), name
