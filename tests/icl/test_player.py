@@ -97,6 +97,53 @@ def test_cost_model_in_dollars() -> None:
     assert tally.snapshot()["dollars"] == pytest.approx((100 * 2.0 + 5 * 10.0) / 1e6)
 
 
+class Counting(ScriptedBackend):
+    """Reports what a real backend would: tokens in = the words of the prompt as sent (system, history, position
+    and every retry turn), tokens out = the words of its answer (score mode: of every candidate), tokens run =
+    half the prompt (the other half served from a prefix cache) plus the output. Every call's numbers differ."""
+
+    def generate(self, prompt, max_tokens, temperature=0.0, seed=0, choices=None):  # type: ignore[override]
+        done = super().generate(prompt, max_tokens, temperature, seed, choices)
+        words_in = sum(len(m["content"].split()) for m in prompt.messages())
+        words_out = len(done.text.split())
+        return type(done)(done.text, tokens_in=words_in, tokens_out=words_out, processed=words_in // 2 + words_out,
+                          finish=done.finish)
+
+    def score(self, prompt, candidates, end=True):  # type: ignore[override]
+        done = super().score(prompt, candidates, end)
+        words_in = sum(len(m["content"].split()) for m in prompt.messages())
+        words_out = sum(len(c.split()) for c in candidates)
+        return type(done)(done.logprobs, done.lengths, words_in, words_out, words_in // 2 + words_out)
+
+
+@pytest.mark.parametrize("mode", ["generate", "score"])
+def test_accounting_is_the_sum_of_what_each_call_reports(mode: str) -> None:
+    """Tokens, tokens run, FLOPs (2 N per token run, N = 1000 parameters) and dollars of one move are the sums
+    over its calls, counted here from the prompts the backend was shown; retries make each prompt longer."""
+    backend = Counting(answers=["I like Ke2", "hmm, let me think", "Nf3"], likelihood={"d4": -1.0})
+    tally = Tally()
+    result = player(backend, tally, mode=mode, max_retries=2, dollars_per_mtok_in=2.0,
+                    dollars_per_mtok_out=10.0).play(chess.Board())
+    sizes = [sum(len(m["content"].split()) for m in p.messages()) for p in backend.prompts]
+    if mode == "generate":
+        outs = [3, 4, 1]
+        assert len(sizes) == 3 and sizes[0] < sizes[1] < sizes[2]  # each retry adds the answer and the reply
+    else:
+        board = chess.Board()
+        outs = [sum(len(PromptBuilder(templates()).answer(board.san(m)).split()) for m in board.legal_moves)]
+        assert len(sizes) == 1
+    tokens_in, tokens_out = sum(sizes), sum(outs)
+    run = sum(size // 2 + out for size, out in zip(sizes, outs))
+    assert (result.tokens_in, result.tokens_out) == (tokens_in, tokens_out)
+    assert result.flops == 2 * 1000 * run
+    assert result.move.uci() == ("g1f3" if mode == "generate" else "d2d4")
+    snap = tally.snapshot()
+    assert (snap["tokens_in"], snap["tokens_out"], snap["tokens_run"], snap["calls"]) == (
+        tokens_in, tokens_out, run, len(sizes))
+    assert snap["flops"] == 2 * 1000 * run
+    assert snap["dollars"] == pytest.approx(round((tokens_in * 2.0 + tokens_out * 10.0) / 1e6, 6))
+
+
 def test_tally_take_resets_and_is_thread_safe() -> None:
     tally = Tally()
 
