@@ -146,6 +146,21 @@ def test_training_against_a_stockfish_rung_with_feedback(tiny_dir: Path, tmp_pat
     lrn.close()
 
 
+class LlamaShapes:
+    """FLOP-relevant sizes of a Llama folder, read from its config.json: weights of the linear layers inside the
+    blocks (q, k, v, o, gate, up, down), of the output layer, and FLOPs per attended query-key pair."""
+
+    def __init__(self, folder: Path) -> None:
+        import json
+
+        c = json.loads((folder / "config.json").read_text())
+        d, inter, layers = c["hidden_size"], c["intermediate_size"], c["num_hidden_layers"]
+        kv = d * c["num_key_value_heads"] // c["num_attention_heads"]
+        self.linear = layers * (2 * d * d + 2 * d * kv + 3 * d * inter)
+        self.output = d * c["vocab_size"]
+        self.per_pair = 2 * 2 * d * layers  # QK^T and PV over every head
+
+
 @pytest.mark.stockfish
 def test_run_writes_an_elo_per_history_size(tiny_dir: Path, tmp_path: Path) -> None:
     cfg = icl_cfg(tiny_dir, "budget.unit=games", "budget.amount=2", "budget.points=[1,2]", "eval.games=2",
@@ -154,7 +169,19 @@ def test_run_writes_an_elo_per_history_size(tiny_dir: Path, tmp_path: Path) -> N
     records = RunDir(tmp_path / "run").read_metrics()
     assert [r["learner_info"]["games_in_context"] for r in records] == [0, 1, 2]
     for r in records:
-        assert r["games"] == 2 and r["learner_info"]["eval"]["moves"] > 0 and r["compute"]["infer_flops"] >= 0
+        assert r["games"] == 2 and r["learner_info"]["eval"]["moves"] > 0
+    # learning's inference FLOPs are the training games' calls as FlopCounterMode measured them (the train tally,
+    # cumulative), none before the first game; evaluation's calls are not learning compute and stay out
+    flops = [r["compute"]["infer_flops"] for r in records]
+    assert flops == [r["learner_info"]["train"]["flops"] for r in records]
+    assert flops[0] == 0 and 0 < flops[1] < flops[2]
+    model = LlamaShapes(tiny_dir)
+    for r in records[1:]:  # each token run passes every linear layer once (2 FLOPs per weight); fewer than
+        train = r["learner_info"]["train"]  # tokens x (linear + output layer) + every pair of tokens attended
+        low = 2 * model.linear * train["tokens_run"]
+        high = 2 * (model.linear + model.output) * train["tokens_run"] + model.per_pair * train["tokens_run"] ** 2
+        assert low < r["compute"]["infer_flops"] < high, (low, r["compute"]["infer_flops"], high)
+        assert r["compute"]["infer_flops"] != r["learner_info"]["eval"]["flops"]
     assert records[-1]["samples"]["games"] == 2 and records[-1]["samples"]["tokens"] > 0
     assert records[0]["samples"] == {"positions": 0, "episodes": 0, "tasks": 0, "forward_passes": 0, "tokens": 0,
                                      "games": 0}  # every counter from evaluation 0 on
