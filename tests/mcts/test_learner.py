@@ -149,19 +149,66 @@ def test_policy_target_is_checked() -> None:
         make(policy_head="transformer")
 
 
+class RecordingPool:
+    """Wraps a worker pool and logs each call with the trainer's step count at that moment."""
+
+    def __init__(self, pool: object, learner: MctsLearner) -> None:
+        self.pool, self.learner, self.log = pool, learner, []
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.pool, name)
+
+    def set_weights(self, weights: dict, generation: int) -> None:
+        self.log.append(("weights", generation, self.learner.trainer.steps))
+        self.pool.set_weights(weights, generation)
+
+    def submit(self, plies: int) -> None:
+        self.log.append(("submit", self.learner.published, self.learner.trainer.steps))
+        self.pool.submit(plies)
+
+    def collect(self) -> list:
+        results = self.pool.collect()
+        positions = sum(r["stats"].get("positions", 0) for r in results)
+        self.log.append(("collect", positions, self.learner.trainer.steps))
+        return results
+
+
 @pytest.mark.parametrize("pipeline", [True, False])
 def test_pipelined_self_play_trains_and_closes(pipeline: bool) -> None:
-    """With `pipeline` the workers play the next plies while the trainer learns; closing drains them."""
+    """With `pipeline` the workers play the next plies while the trainer learns: every improve() after the first
+    collects plies submitted by the one before, with weights one improve() older, and training steps happen
+    between a submit and its collect; without it, each improve() submits, collects, then trains. Either way every
+    collected position is counted once (meter, replay), and closing discards the plies still in flight."""
     learner = make(in_process=False, pipeline=pipeline, policy_target="completed_q", max_plies=6,
                    policy_head="attention")  # worker processes build the same head
     try:
+        learner.pool = RecordingPool(learner._start_pool(), learner)
+        log = learner.pool.log
+        generations = []
         for _ in range(6):
             learner.improve()
+            generations.append(learner.generation)
         assert learner.in_flight == pipeline
-        assert learner.trainer.steps >= 1 and learner.replay.size > 0
+        assert learner.trainer.steps >= 1 and generations[-1] >= 2
+        calls = [kind for kind, _, _ in log if kind != "weights"]
+        assert calls == (["submit"] + ["collect", "submit"] * 6 if pipeline else ["submit", "collect"] * 6)
+        submits = [(published, steps) for kind, published, steps in log if kind == "submit"]
+        collects = [(positions, steps) for kind, positions, steps in log if kind == "collect"]
+        # the plies collected by improve() k were played with the weights published when they were submitted:
+        # generation after improve() k-2 when pipelined (one improve() stale), after k-1 otherwise
+        played_with = [published for published, _ in submits[:6]]
+        assert played_with == ([0] + [0] + generations[:4] if pipeline else [0] + generations[:5])
+        trained_in_flight = sum(c_steps - s_steps for (_, s_steps), (_, c_steps) in zip(submits, collects))
+        assert (trained_in_flight > 0) == pipeline and trained_in_flight <= learner.trainer.steps
+        positions = sum(p for p, _ in collects)
+        assert positions >= 6 * 3 * 4  # moves_per_improve x games_per_worker per collect
+        meter = learner.context.meter
+        assert meter.samples["positions"] == positions == learner.totals["positions"]
+        assert learner.replay.added == learner.totals["positions_recorded"] > 0
     finally:
         learner.close()
     assert learner.pool is None and not learner.in_flight
+    assert learner.context.meter.samples["positions"] == positions  # the drained plies are not counted
 
 
 def test_self_play_can_start_from_random_endgames() -> None:
