@@ -113,9 +113,31 @@ def ledger() -> Ledger:
     return LEDGER
 
 
+LEDGER_FILE = "BENCH_FAULT_LEDGER"
+"""Environment variable naming a JSON file that carries the ledger from one pytest session to the next (CI runs
+the default suite, then the slow one): each session adds its rows to the file's and prints the sum."""
+
+
+def _carry_over(path: Path) -> None:
+    import json
+
+    if path.exists():
+        saved = json.loads(path.read_text())
+        for name, row in saved["rows"].items():
+            for key, value in row.items():
+                LEDGER.rows[name][key] += value
+        for name, notes in saved["notes"].items():
+            LEDGER.notes[name].update(notes)
+    path.write_text(json.dumps({"rows": LEDGER.rows, "notes": {k: sorted(v) for k, v in LEDGER.notes.items()}}))
+
+
 def pytest_terminal_summary(terminalreporter: Any) -> None:
+    carried = os.environ.get(LEDGER_FILE)
+    if carried:
+        _carry_over(Path(carried))
     if LEDGER.rows:
-        terminalreporter.section("faults injected: survived exact / inexact / by error message, lost")
+        title = "faults injected: survived exact / inexact / by error message, lost"
+        terminalreporter.section(title + (" (every session so far)" if carried else ""))
         for line in LEDGER.table():
             terminalreporter.write_line(line)
 
