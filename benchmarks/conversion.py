@@ -286,6 +286,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workers", type=int, default=available_cpus())
     ap.add_argument("--no-untrained", action="store_true", help="skip the untrained agent")
     ap.add_argument("--json", help="write the figures and every game's result here")
+    ap.add_argument("--save", action="store_true",
+                    help="also write them into the checkpoint's run directory (conversion/sims<N>-games<G>-seed<S>"
+                         ".json), where the report's test-time panel plots the win rate against simulations")
     args = ap.parse_intermixed_args(argv)
     from bench.cli import guarded
 
@@ -299,6 +302,11 @@ def main(argv: list[str] | None = None) -> int:
     print_table(out)
     if args.json:
         Path(args.json).write_text(json.dumps(out, indent=1))
+    if args.save and checkpoint is not None:
+        path = checkpoint.parent / "conversion" / f"sims{out['eval_simulations']}-games{args.games}-seed{args.seed}.json"
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(json.dumps(out, indent=1))
+        print(f"saved: {path}")
     return 0
 
 

@@ -93,3 +93,29 @@ def test_engine_flops_no_run_records_is_a_panel_that_says_so(old_runs: list[Run]
     (ax,) = drawn(monkeypatch, plots.plot_elo_vs_flops, old_runs, tmp_path / "f.png", with_engine)
     assert not xs_of(ax, "mcts") and not xs_of(ax, "rlvr")
     assert "not recorded: icl memory=context, icl memory=lora, mcts eval_simulations=16, mcts " in texts(ax)
+
+
+def test_conversion_results_get_their_own_test_time_panel(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`benchmarks/conversion.py --save` files in a run's conversion/ folder: a third panel with the trained and the
+    untrained win rates at each simulation count, y the win rate, x the simulations; a garbled file is skipped."""
+    import json
+
+    root = make_tree(tmp_path / "syn")
+    run_dir = next(p for p in root.rglob("*_mcts_seed0") if p.is_dir())
+    (run_dir / "conversion").mkdir()
+    for sims, trained in ((16, 0.6), (64, 0.8)):
+        agents = {a: {"games": 10, "win_rate": w, "win_rate_ci": [w - 0.2, min(1.0, w + 0.1)]}
+                  for a, w in (("trained", trained), ("untrained", 0.2))}
+        (run_dir / "conversion" / f"sims{sims}.json").write_text(json.dumps({"eval_simulations": sims,
+                                                                               "agents": agents}))
+    (run_dir / "conversion" / "broken.json").write_text("{not json")
+    runs = load_runs([root])
+    assert len(plots.conversion_results(runs)) == 2
+    axes = drawn(monkeypatch, plots.plot_train_vs_test, runs, tmp_path / "t.png")
+    assert len(axes) == 3 and axes[2].get_title() == "vs the random mover, played to mate"
+    lines = {str(c.get_label()): c.lines[0] for c in axes[2].containers}  # errorbar: label on the container
+    trained = next(line for label, line in lines.items() if label.endswith("trained (10 games)")
+                   and "untrained" not in label)
+    untrained = next(line for label, line in lines.items() if "untrained" in label)
+    assert list(trained.get_xdata()) == [16, 64] and list(trained.get_ydata()) == [0.6, 0.8]
+    assert list(untrained.get_ydata()) == [0.2, 0.2]

@@ -258,16 +258,61 @@ def checkpoint_groups(runs: list[Run]) -> dict[tuple[str, str], list[Point]]:
     return groups
 
 
+def conversion_results(runs: list[Run]) -> list[tuple[Run, dict[str, Any]]]:
+    """`benchmarks/conversion.py --save` results in each run's `conversion/` folder (unreadable files skipped)."""
+    out = []
+    for run in runs:
+        for path in sorted((run.path / "conversion").glob("*.json")):
+            try:
+                result = json.loads(path.read_text())
+                if result.get("eval_simulations") is not None and "trained" in result.get("agents", {}):
+                    out.append((run, result))
+            except (OSError, ValueError, AttributeError):
+                continue
+    return out
+
+
+def _plot_conversion(ax: Axes, results: list[tuple[Run, dict[str, Any]]]) -> None:
+    """Win rate (checkmates) against the random mover, played to mate, against evaluation simulations; Wilson 95%
+    intervals; the untrained agent of the same games dashed."""
+    by_run: dict[Path, list[dict[str, Any]]] = defaultdict(list)
+    for run, result in results:
+        by_run[run.path].append(result)
+    for k, (path, rows) in enumerate(sorted(by_run.items())):
+        run = next(r for r, _ in results if r.path == path)
+        for agent, style in (("trained", "-"), ("untrained", "--")):
+            pts = sorted((int(r["eval_simulations"]), r["agents"][agent]) for r in rows if agent in r["agents"])
+            if not pts:
+                continue
+            xs = [x for x, _ in pts]
+            ys = [a["win_rate"] for _, a in pts]
+            ax.errorbar(xs, ys, yerr=[[y - a["win_rate_ci"][0] for y, (_, a) in zip(ys, pts)],
+                                      [a["win_rate_ci"][1] - y for y, (_, a) in zip(ys, pts)]],
+                        color=colour(run.learner), ls=style, marker=MARKERS[k % 7], ms=4, capsize=2, lw=1.2,
+                        label=_short(f"{run.label} seed {run.seed} {agent} ({pts[0][1]['games']} games)"))
+    ax.set_xscale("log", base=2)
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_xlabel(FIELD_LABELS["learner_info.eval_simulations"] + " (log scale)")
+    ax.set_ylabel("wins by checkmate (95% Wilson interval)")
+    ax.set_title("vs the random mover, played to mate")
+    ax.legend(fontsize=7)
+
+
 def plot_train_vs_test(runs: list[Run], path: Path) -> Path | None:
-    """Left: mcts Elo against evaluation simulations per fixed checkpoint. Right: icl Elo against context tokens."""
+    """Left: mcts Elo against evaluation simulations per fixed checkpoint. Middle: icl Elo against context tokens.
+    Right, when `benchmarks/conversion.py --save` results exist: wins against the random mover against simulations."""
     mcts = checkpoint_groups(runs)
     icl = [(run, run_points(run, "learner_info.history_tokens")) for run in runs if run.learner == "icl"]
     icl = [(run, pts) for run, pts in icl if pts]
-    if not mcts and not icl:
+    conversion = conversion_results(runs)
+    if not mcts and not icl and not conversion:
         return None
     with matplotlib.rc_context(RC):
-        fig = Figure(figsize=(12, 4.5), layout="constrained")
-        left, right = fig.subplots(1, 2)
+        fig = Figure(figsize=(18 if conversion else 12, 4.5), layout="constrained")
+        axes = fig.subplots(1, 3 if conversion else 2)
+        left, right = axes[0], axes[1]
+        if conversion:
+            _plot_conversion(axes[2], conversion)
         labelled = 0
         for k, ((_, label), pts) in enumerate(sorted(mcts.items())):
             pts = sorted(pts, key=lambda p: p.x)
@@ -342,7 +387,10 @@ def captions(settings: ReportSettings) -> dict[str, str]:
         "elo_vs_wall.png": "Elo against the learner's wall-clock seconds (evaluation time excluded). " + ZERO_NOTE,
         "test_time.png": "Train-time vs test-time compute: mcts Elo against search simulations at evaluation, for "
                          "fixed checkpoints (same training configuration, seed and evaluation point); icl Elo "
-                         "against the tokens of past games in its context.",
+                         "against the tokens of past games in its context; and, where a run holds "
+                         "`benchmarks/conversion.py --save` results, its wins by checkmate against the random mover "
+                         "(rule set mate, Wilson 95% intervals) against search simulations, the untrained agent of "
+                         "the same games dashed.",
     }
 
 
