@@ -202,6 +202,11 @@ def check_config(args: list[str], conf_dir: Path | None = None) -> None:
     except ValidConfig:
         budget = cfg.budget
         assert budget.amount > 0 and math.isfinite(float(budget.amount)), f"accepted a budget of {budget.amount}"
+        rungs = list(cfg.ladder.rungs)  # an accepted ladder is sound: what the harness lets through can be played
+        assert len(rungs) >= 2 and len({r.name for r in rungs}) == len(rungs), f"accepted rungs {rungs}"
+        for r in rungs:
+            assert r.kind in ("random", "stockfish") and 0 <= r.epsilon <= 1, f"accepted rung {r}"
+            assert r.kind == "random" or any(v is not None for v in (r.nodes, r.depth, r.movetime)), f"accepted {r}"
 
 
 @given(args=overrides)
@@ -217,11 +222,12 @@ def test_config_overrides(args: list[str], stop_before_writing: None, ledger: Le
         check_config(args)
 
 
-BASE_RUNGS = [{"name": "random", "kind": "random"}, {"name": "sf", "nodes": 300}, {"name": "eps40", "nodes": 300,
-              "epsilon": 0.4}, {"name": "elo", "uci_elo": 1350, "depth": 2}, {"name": "skill", "skill_level": 3,
-              "movetime": 0.01}]
+BASE_RUNGS = [{"name": "random", "kind": "random"}, {"name": "eps80", "uci_elo": 1350, "nodes": 1000, "epsilon": 0.8},
+              {"name": "eps40", "uci_elo": 1350, "nodes": 1000, "epsilon": 0.4}, {"name": "elo1350", "uci_elo": 1350,
+              "nodes": 1000}, {"name": "sf", "skill_level": 3, "movetime": 0.01}]
+"""Rungs of the quick ladder (its calibration rates them) and one it does not rate: changed by `RUNG_FIELDS`."""
 RUNG_FIELDS = st.builds(lambda base, change: {**base, **change}, st.sampled_from(BASE_RUNGS),
-                        st.fixed_dictionaries({}, optional={
+                        st.just({}) | st.fixed_dictionaries({}, optional={
                             "name": st.sampled_from(["random", "sf", "", "a b"]),
                             "kind": st.sampled_from(["random", "stockfish", "lc0", ""]),
                             "nodes": st.one_of(st.integers(-5, 2000), st.none()),
@@ -233,8 +239,9 @@ RUNG_FIELDS = st.builds(lambda base, change: {**base, **change}, st.sampled_from
 """Rungs whose every field has the schema's type (`RungConfig`), so they pass OmegaConf's type checks and meet the
 harness's own validation (`bench.ladder.rungs_from_config`, the calibration and the anchor checks)."""
 LADDER = st.fixed_dictionaries({
-    "rungs": st.lists(RUNG_FIELDS, max_size=4),
-    "anchor": st.sampled_from(["sf", "random", "eps40", "missing", ""]),
+    "rungs": st.lists(RUNG_FIELDS, min_size=2, max_size=4, unique_by=lambda r: r["name"]) | st.lists(RUNG_FIELDS,
+                                                                                                   max_size=4),
+    "anchor": st.sampled_from(["elo1350", "random", "eps40", "missing", ""]),
     "anchor_elo": st.sampled_from([1350, 0, -1e9]),
     "calibration": st.sampled_from(["quick.calibration.json", "missing.json", "", "../../etc/passwd"]),
     "name": st.sampled_from(["fuzz", "", "x y"]),
@@ -267,6 +274,8 @@ def test_ladder_files(fuzz_conf: Path, stop_before_writing: None, ledger: Ledger
 
     @given(ladder=LADDER, broken_yaml=st.sampled_from([False] * 4 + [True]),
            breaker=st.one_of(*[st.none()] * 4, SCHEMA_BREAKERS))
+    @example(ladder={"rungs": BASE_RUNGS[:2], "anchor": "random", "anchor_elo": 0, "calibration": "", "name": "x"},
+             broken_yaml=True, breaker=None).via("YAML that does not parse")
     @settings(FUZZ, max_examples=40)
     def case(ladder: dict[str, Any], broken_yaml: bool, breaker: dict[str, Any] | None) -> None:
         ladder = {**ladder, **(breaker or {})}
