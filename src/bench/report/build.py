@@ -15,6 +15,7 @@ from bench.errors import BenchError
 from bench.report import html as H
 from bench.report.claims import (Analysis, claim3_table, claims_table, cost_table, difference_table, final_table,
                                  learners_table, ratio_table, reach_table)
+from bench.report.claims.claim2_measured import claim2_table
 from bench.report.costs import ReportSettings, load_settings
 from bench.report.loading import Run, get, load_runs
 from bench.report.plots import PLOTS, captions
@@ -166,7 +167,7 @@ def _write_report(runs: list[Run], settings: ReportSettings, out: Path, staging:
 
     claims = claims_table(analysis)
     tables = [claim3_table(analysis), learners_table(analysis), final_table(analysis), difference_table(analysis),
-              reach_table(analysis), ratio_table(analysis), cost_table(settings)]
+              reach_table(analysis), ratio_table(analysis), claim2_table(analysis), cost_table(settings)]
     caption = captions(settings)
     provenance = provenance_table(runs, out)
     learners = ", ".join(f"{l} ({sum(r.learner == l for r in runs)} runs)" for l in analysis.learners)

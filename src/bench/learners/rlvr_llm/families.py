@@ -162,8 +162,8 @@ class ListOrder:
         if op not in ("sort", "reverse"):
             raise BenchError(f"list family {op!r}: sort or reverse")
         self.name = op
-        self.system = (f"You {'sort lists of numbers in ascending order' if op == 'sort' else 'reverse lists of numbers'}"
-                       ". Answer with the numbers separated by spaces and nothing else.")
+        task = "sort lists of numbers in ascending order" if op == "sort" else "reverse lists of numbers"
+        self.system = f"You {task}. Answer with the numbers separated by spaces and nothing else."
 
     def sample_key(self, rng: random.Random, difficulty: int) -> str:
         return f"{self.name}:{difficulty}:" + " ".join(str(rng.randint(0, 99)) for _ in range(difficulty))
