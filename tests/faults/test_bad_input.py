@@ -246,6 +246,9 @@ LADDER = st.fixed_dictionaries({
     "calibration": st.sampled_from(["quick.calibration.json", "missing.json", "", "../../etc/passwd"]),
     "name": st.sampled_from(["fuzz", "", "x y"]),
 })
+QUICK = {"rungs": [BASE_RUNGS[0], BASE_RUNGS[2], BASE_RUNGS[3]], "anchor": "elo1350", "anchor_elo": 1350,
+         "calibration": "quick.calibration.json", "name": "fuzz"}
+"""A valid ladder of quick rungs; the explicit examples break one thing in it, so each reaches the check it is for."""
 SCHEMA_BREAKERS = st.sampled_from([{"rungs": "not a list"}, {"rungs": None}, {"name": None}, {"anchor_elo": "x"},
                                    {"rungs": [{"name": "sf", "nodes": "many"}]}, {"rungs": [{"kind": "random"}]},
                                    {"rungs": [{"name": "sf", "bogus": 1}]}, {"rungs": [{"name": "sf", "kind": 3}]}])
@@ -276,6 +279,15 @@ def test_ladder_files(fuzz_conf: Path, stop_before_writing: None, ledger: Ledger
            breaker=st.one_of(*[st.none()] * 4, SCHEMA_BREAKERS))
     @example(ladder={"rungs": BASE_RUNGS[:2], "anchor": "random", "anchor_elo": 0, "calibration": "", "name": "x"},
              broken_yaml=True, breaker=None).via("YAML that does not parse")
+    @example(ladder={**QUICK, "rungs": [BASE_RUNGS[0], {**BASE_RUNGS[2], "epsilon": 1.5}, BASE_RUNGS[3]]},
+             broken_yaml=False, breaker=None).via("an epsilon above 1 on a ladder otherwise valid")
+    @example(ladder={**QUICK, "rungs": [BASE_RUNGS[0], {**BASE_RUNGS[2], "kind": "lc0"}, BASE_RUNGS[3]]},
+             broken_yaml=False, breaker=None).via("an unknown engine on a ladder otherwise valid")
+    @example(ladder={**QUICK, "rungs": [BASE_RUNGS[0], BASE_RUNGS[3], BASE_RUNGS[3]]},
+             broken_yaml=False, breaker=None).via("a rung twice on a ladder otherwise valid")
+    @example(ladder={**QUICK, "rungs": [BASE_RUNGS[0], {**BASE_RUNGS[3], "nodes": None}]},
+             broken_yaml=False, breaker=None).via("an engine rung without a limit on a ladder otherwise valid")
+    @example(ladder=QUICK, broken_yaml=False, breaker=None).via("a valid ladder")
     @settings(FUZZ, max_examples=40)
     def case(ladder: dict[str, Any], broken_yaml: bool, breaker: dict[str, Any] | None) -> None:
         ladder = {**ladder, **(breaker or {})}
