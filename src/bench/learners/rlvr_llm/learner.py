@@ -259,8 +259,11 @@ class RlvrLlmLearner:
         return known
 
     def _count(self, tokens: int, calls: int, infer_flops: float = 0.0, train_flops: float = 0.0) -> None:
+        """Tokens run and FLOPs of `calls` model passes; passes that train (train_flops) are not forward passes
+        (`samples.forward_passes` counts the passes that choose moves, as for every learner)."""
         if not self.counting:
             return
+        calls = 0 if train_flops else calls
         meter = self.context.meter
         meter.add_samples("tokens", tokens)
         meter.add_samples("forward_passes", calls)
