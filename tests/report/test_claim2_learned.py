@@ -66,3 +66,10 @@ def test_censoring_makes_the_ratio_a_bound() -> None:
     assert (r.bound, r.point) == (">=", pytest.approx(500)) and verdict(r) == "supported"
     assert ratio(reached, never).bound == "<=" and verdict(ratio(reached, never)) == "contradicted"
     assert ratio(never, never).bound == "?" and verdict(ratio(never, never)) == "inconclusive"
+
+
+def test_a_family_that_needs_no_compute_makes_the_ratio_undetermined() -> None:
+    zero = [Crossing(0.5, 1.0, 1.0, 0.0, 100)]
+    some = [Crossing(0.5, 0, 0.5, 10, 100)]
+    assert summarise(zero).geomean == 0 and ratio(some, zero).bound == "?" and verdict(ratio(zero, some)) == \
+        "inconclusive"

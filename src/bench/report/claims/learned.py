@@ -13,7 +13,8 @@ Over seeds, compute is summarised on the log scale (compute spans orders of magn
 compares): the geometric mean with a Student-t interval of the mean log over seeds (Student 1908), and the ratio
 of two families' geometric means with Welch's t interval of the difference of mean logs (Welch 1947). When any seed
 of a family is censored its figure is a lower bound (its spend stands in for the unknown compute), and a ratio with
-a censored side is a bound in that direction, with no interval.
+a censored side is a bound in that direction, with no interval. A family that needs no compute (it starts at the
+ceiling) has a geometric mean of 0, and a ratio with it is undetermined.
 """
 
 from __future__ import annotations
@@ -89,15 +90,17 @@ class Summary:
 
 
 def _logs(values: Sequence[float]) -> list[float]:
-    return [math.log(max(v, 1e-300)) for v in values]
+    return [math.log(v) for v in values]
 
 
 def summarise(crossings: Sequence[Crossing], level: float = 0.95) -> Summary:
     """Geometric mean of the seeds' compute with a t interval on the logs (module docstring)."""
     if not crossings:
         raise ValueError("no seeds to summarise")
+    n, censored = len(crossings), sum(c.censored for c in crossings)
+    if any(c.value <= 0 for c in crossings):
+        return Summary(n, censored, 0.0, None, None)
     logs = _logs([c.value for c in crossings])
-    n, censored = len(logs), sum(c.censored for c in crossings)
     mean = sum(logs) / n
     low = high = None
     if n >= 2 and not censored:
@@ -120,7 +123,7 @@ class Ratio:
 
     def text(self) -> str:
         if self.bound == "?":
-            return "undetermined (neither reached the target)"
+            return "undetermined (neither reached the target, or one needed no compute)"
         if self.bound:
             return f"{self.bound} {self.point:.3g}"
         interval = f" [{self.low:.3g}, {self.high:.3g}]" if self.low is not None and self.high is not None else \
@@ -130,9 +133,11 @@ class Ratio:
 
 def ratio(a: Sequence[Crossing], b: Sequence[Crossing], level: float = 0.95) -> Ratio:
     """a's compute over b's: exp(mean log a - mean log b), Welch's t interval when both have 2+ uncensored seeds."""
-    la, lb = _logs([c.value for c in a]), _logs([c.value for c in b])
-    if not la or not lb:
+    if not a or not b:
         raise ValueError("a ratio needs seeds on both sides")
+    if any(c.value <= 0 for c in (*a, *b)):
+        return Ratio(math.nan, None, None, "?")
+    la, lb = _logs([c.value for c in a]), _logs([c.value for c in b])
     ma, mb = sum(la) / len(la), sum(lb) / len(lb)
     point = math.exp(ma - mb)
     ca, cb = any(c.censored for c in a), any(c.censored for c in b)
