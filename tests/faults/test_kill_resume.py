@@ -37,7 +37,7 @@ RUNS: dict[str, list[str]] = {
              "learner.simulations=6", "learner.fast_simulations=2", "learner.eval_simulations=8",
              "learner.games_per_worker=4", "learner.moves_per_improve=3", "learner.max_plies=12",
              "learner.min_replay=8", "learner.batch_size=16", "learner.in_process=true", "runtime.workers=1"],
-    "rlvr": ["learner=rlvr", "budget.unit=tasks", "budget.amount=4", "learner.grpo.tasks_per_step=2",
+    "rlvr": ["learner=rlvr", "budget.unit=tasks", "budget.amount=8", "learner.grpo.tasks_per_step=4",
              "learner.grpo.group_size=4", "learner.policy.channels=8", "learner.policy.blocks=1",
              "learner.engine_workers=1"],
     "icl": ["learner=icl", "budget.unit=games", "budget.amount=2", "budget.points=[1,2]", "learner.max_plies=8"],
@@ -45,7 +45,9 @@ RUNS: dict[str, list[str]] = {
 RUNS["mcts_default"] = [a for a in RUNS["mcts"] if a != "learner.in_process=true"]
 """mcts as it runs by default: self-play in a worker process, pipelined (the next plies in flight while the trainer
 learns); the kill leaves the worker orphaned, and it must go."""
-"""The smallest runs that still exercise each learner's self-play, training, evaluation and checkpoints."""
+"""The smallest runs that still exercise each learner's self-play, training, evaluation and checkpoints (rlvr: two
+steps of 4 tasks, so that a group with unequal rewards gives it a gradient step to be killed in; with 2 tasks a
+step its reference run never trained and the `optstep` case could not fire)."""
 
 PHASES: dict[str, tuple[str, ...]] = {
     "random": ("improve", "game", "metrics", "checkpoint"),
