@@ -56,16 +56,21 @@ def test_ratio_with_welch_interval_and_verdicts() -> None:
     assert verdict(r) == "supported" and verdict(ratio(other, chess)) == "contradicted"
     same = ratio(chess, chess)
     assert same.point == pytest.approx(1) and verdict(same) == "inconclusive"
-    assert ratio(chess[:1], other[:1]).text().endswith("(one seed a side: no interval)")
+    assert ratio(chess[:1], other[:1]).text().endswith("(fewer than 2 seeds a side: no interval)")
 
 
 def test_censoring_makes_the_ratio_a_bound() -> None:
-    reached = [Crossing(0.5, 0, 0.5, 10, 100)]
-    never = [Crossing(0.5, 0, 0.5, None, 5000)]
+    reached = [Crossing(0.5, 0, 0.5, v, 100) for v in (10, 12)]
+    never = [Crossing(0.5, 0, 0.5, None, v) for v in (5000, 6000)]
     r = ratio(never, reached)
-    assert (r.bound, r.point) == (">=", pytest.approx(500)) and verdict(r) == "supported"
-    assert ratio(reached, never).bound == "<=" and verdict(ratio(reached, never)) == "contradicted"
+    assert (r.bound, r.point, r.high) == (">=", pytest.approx(500), None) and r.low is not None and r.low > 1
+    assert verdict(r) == "supported"
+    back = ratio(reached, never)
+    assert back.bound == "<=" and back.low is None and verdict(back) == "contradicted"
     assert ratio(never, never).bound == "?" and verdict(ratio(never, never)) == "inconclusive"
+    # one seed a side: a bound, but no interval, so no verdict
+    one = ratio(never[:1], reached[:1])
+    assert one.bound == ">=" and verdict(one) == "inconclusive" and "no interval" in one.text()
 
 
 def test_a_family_that_needs_no_compute_makes_the_ratio_undetermined() -> None:

@@ -13,7 +13,7 @@ Over seeds, compute is summarised on the log scale (compute spans orders of magn
 compares): the geometric mean with a Student-t interval of the mean log over seeds (Student 1908), and the ratio
 of two families' geometric means with Welch's t interval of the difference of mean logs (Welch 1947). When any seed
 of a family is censored its figure is a lower bound (its spend stands in for the unknown compute), and a ratio with
-a censored side is a bound in that direction, with no interval. A family that needs no compute (it starts at the
+a censored side is a bound in that direction: only the interval's end on that side is kept. A family that needs no compute (it starts at the
 ceiling) has a geometric mean of 0, and a ratio with it is undetermined.
 """
 
@@ -112,61 +112,65 @@ def summarise(crossings: Sequence[Crossing], level: float = 0.95) -> Summary:
 
 @dataclass(frozen=True)
 class Ratio:
-    """Geometric-mean compute of family a over family b, with its interval or the bound censoring allows."""
+    """Geometric-mean compute of family a over family b, with its interval or the one-sided bound censoring allows."""
 
     point: float
     low: float | None
+    """95% lower end (Welch, 2+ seeds a side); with a censored a, a lower bound of the ratio still."""
     high: float | None
+    """95% upper end; with a censored b, an upper bound of the ratio still."""
     bound: str
-    """'>=' (only a's figure is a lower bound: the ratio is at least `point`), '<=' (only b's), '?' (both: no
-    statement), '' (neither)."""
+    """'>=' (a censored: the ratio is at least `point`, `high` open), '<=' (b censored: at most, `low` open), '?'
+    (both censored, or a family needing no compute: no statement), '' (neither)."""
 
     def text(self) -> str:
         if self.bound == "?":
             return "undetermined (neither reached the target, or one needed no compute)"
-        if self.bound:
-            return f"{self.bound} {self.point:.3g}"
-        interval = f" [{self.low:.3g}, {self.high:.3g}]" if self.low is not None and self.high is not None else \
-            " (one seed a side: no interval)"
-        return f"{self.point:.3g}{interval}"
+        if self.low is None and self.high is None:
+            return f"{self.bound + ' ' if self.bound else ''}{self.point:.3g} (fewer than 2 seeds a side: no interval)"
+        low = f"{self.low:.3g}" if self.low is not None else "0"
+        high = f"{self.high:.3g}" if self.high is not None else "∞"
+        return f"{self.bound + ' ' if self.bound else ''}{self.point:.3g} [{low}, {high}]"
 
 
 def ratio(a: Sequence[Crossing], b: Sequence[Crossing], level: float = 0.95) -> Ratio:
-    """a's compute over b's: exp(mean log a - mean log b), Welch's t interval when both have 2+ uncensored seeds."""
+    """a's compute over b's: exp(mean log a - mean log b), Welch's t interval when both have 2+ seeds; a censored
+    side (its spend standing in) keeps only the end of the interval that stays valid (module docstring)."""
     if not a or not b:
         raise ValueError("a ratio needs seeds on both sides")
-    if any(c.value <= 0 for c in (*a, *b)):
+    ca, cb = any(c.censored for c in a), any(c.censored for c in b)
+    if any(c.value <= 0 for c in (*a, *b)) or (ca and cb):
         return Ratio(math.nan, None, None, "?")
     la, lb = _logs([c.value for c in a]), _logs([c.value for c in b])
     ma, mb = sum(la) / len(la), sum(lb) / len(lb)
     point = math.exp(ma - mb)
-    ca, cb = any(c.censored for c in a), any(c.censored for c in b)
-    if ca or cb:
-        return Ratio(point, None, None, "?" if ca and cb else (">=" if ca else "<="))
-    if len(la) < 2 or len(lb) < 2:
-        return Ratio(point, None, None, "")
-    va = sum((x - ma) ** 2 for x in la) / (len(la) - 1) / len(la)
-    vb = sum((x - mb) ** 2 for x in lb) / (len(lb) - 1) / len(lb)
-    se = math.sqrt(va + vb)
-    if se == 0.0:
-        return Ratio(point, point, point, "")
-    dof = se**4 / ((va**2 / (len(la) - 1) if va else 0.0) + (vb**2 / (len(lb) - 1) if vb else 0.0))
-    half = float(stats.t.ppf(0.5 + level / 2, dof)) * se
-    return Ratio(point, math.exp(ma - mb - half), math.exp(ma - mb + half), "")
+    low = high = None
+    if len(la) >= 2 and len(lb) >= 2:
+        va = sum((x - ma) ** 2 for x in la) / (len(la) - 1) / len(la)
+        vb = sum((x - mb) ** 2 for x in lb) / (len(lb) - 1) / len(lb)
+        se = math.sqrt(va + vb)
+        if se == 0.0:
+            low = high = point
+        else:
+            dof = se**4 / ((va**2 / (len(la) - 1) if va else 0.0) + (vb**2 / (len(lb) - 1) if vb else 0.0))
+            half = float(stats.t.ppf(0.5 + level / 2, dof)) * se
+            low, high = math.exp(ma - mb - half), math.exp(ma - mb + half)
+    if ca:
+        return Ratio(point, low, None, ">=")
+    if cb:
+        return Ratio(point, None, high, "<=")
+    return Ratio(point, low, high, "")
 
 
 def verdict(r: Ratio, more: float = 1.0) -> str:
-    """'supported' when a's compute is surely above `more` times b's, 'contradicted' when surely below, else
-    'inconclusive' (censoring counts only in the direction it bounds)."""
-    if r.bound == ">=" and r.point > more:
+    """'supported' when a's compute is surely above `more` times b's (the interval's lower end above it),
+    'contradicted' when surely below, else 'inconclusive'; a censored side leaves only the end it bounds."""
+    if r.bound == "?":
+        return "inconclusive"
+    if r.low is not None and r.low > more:
         return "supported"
-    if r.bound == "<=" and r.point < more:
+    if r.high is not None and r.high < more:
         return "contradicted"
-    if r.bound == "" and r.low is not None and r.high is not None:
-        if r.low > more:
-            return "supported"
-        if r.high < more:
-            return "contradicted"
     return "inconclusive"
 
 
