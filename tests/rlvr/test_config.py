@@ -34,5 +34,8 @@ def test_tiny_rlvr_run_end_to_end(make_cfg, run_dir: Path) -> None:
     records = RunDir(run_dir).read_metrics()
     assert len(records) == 1
     info = records[-1]["learner_info"]
-    assert records[-1]["samples"]["tasks"] == 4 and records[-1]["compute"]["verifier_calls"] > 0
+    # the default generators are judged by the rules (mates, material, games to the end), so Stockfish may verify
+    # none of the 4 tasks: the run's count must be the learner's own, whatever it is
+    assert records[-1]["samples"]["tasks"] == 4
+    assert records[-1]["compute"]["verifier_calls"] == 4 * info["per_task"]["verifier_calls"]
     assert info["pool"]["capacity"] == 64 and info["per_task"]["rollouts"] == 4
