@@ -303,7 +303,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         Path(args.json).write_text(json.dumps(out, indent=1))
     if args.save and checkpoint is not None:
-        path = checkpoint.parent / "conversion" / f"sims{out['eval_simulations']}-games{args.games}-seed{args.seed}.json"
+        sims = out["eval_simulations"]
+        name = f"{f'sims{sims}-' if sims is not None else ''}games{args.games}-seed{args.seed}.json"
+        path = checkpoint.parent / "conversion" / name
         path.parent.mkdir(exist_ok=True)
         path.write_text(json.dumps(out, indent=1))
         print(f"saved: {path}")
