@@ -25,6 +25,28 @@ def _torch_threads() -> None:
         pass
 
 
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Never hang at exit on a thread a test left running: an engine a failed or timed-out test did not close (a
+    python-chess SimpleEngine's thread is not a daemon, so the interpreter would wait for it forever, and CI with
+    it). Such threads are named on stderr and the process exits with pytest's status."""
+    import sys
+    import threading
+
+    left = [t for t in threading.enumerate() if t is not threading.main_thread() and t.is_alive() and not t.daemon]
+    if left:
+        sys.stderr.write(f"pytest: exiting past {len(left)} thread(s) still running, a resource a test did not close: "
+                         f"{', '.join(sorted(t.name for t in left))}\n")
+        sys.stdout.flush()
+        sys.stderr.flush()
+        session = getattr(config, "_bench_session", None)
+        os._exit(int(getattr(session, "exitstatus", 0) or 0))
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    session.config._bench_session = session  # type: ignore[attr-defined]  # for its exit status at unconfigure
+
+
 def compose_config(overrides: list[str]) -> DictConfig:
     from hydra import compose, initialize_config_dir
 
