@@ -57,6 +57,19 @@ def compose_config(overrides: list[str]) -> DictConfig:
         return compose(config_name="config", overrides=overrides)
 
 
+def load_benchmark(name: str):  # noqa: ANN201 - a module loaded by path
+    """benchmarks/<name>.py loaded by path (benchmarks/ is not a package), so a test and the script share code."""
+    import importlib.util
+    import sys
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
 TINY = ["ladder=quick", "eval=quick", "progress=false", "eval.concurrency=2"]
 """Overrides every end-to-end test starts from: the quick ladder, 8 games per evaluation."""
 

@@ -465,17 +465,10 @@ def test_estimate_is_frozen() -> None:
 
 
 def _coverage_benchmark():  # noqa: ANN202 - a module loaded by path
-    """benchmarks/elo_coverage.py, loaded by path (benchmarks/ is not a package), so test and table share code."""
-    import importlib.util
-    import sys
-    from pathlib import Path
+    """benchmarks/elo_coverage.py (tests.conftest.load_benchmark), so test and table share code."""
+    from tests.conftest import load_benchmark
 
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "elo_coverage.py"
-    spec = importlib.util.spec_from_file_location("elo_coverage", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("elo_coverage")
 
 
 def test_intervals_cover_on_a_calibrated_ladder() -> None:

@@ -3,8 +3,6 @@ trained and the untrained agent on the same games, and its figures add up (and i
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -17,17 +15,11 @@ from bench.compute import ComputeMeter
 from bench.learners import LearnerContext
 from bench.learners.mcts import MctsLearner
 from bench.results import save_checkpoint
+from tests.conftest import load_benchmark
 
-ROOT = Path(__file__).resolve().parents[2]
 
-
-def _conversion():  # noqa: ANN202 - a module loaded by path (benchmarks/ is not a package)
-    path = ROOT / "benchmarks" / "conversion.py"
-    spec = importlib.util.spec_from_file_location("conversion", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
+def _conversion():  # noqa: ANN202 - a module loaded by path
+    return load_benchmark("conversion")
 
 
 def test_interval_maths() -> None:
