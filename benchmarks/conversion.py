@@ -38,6 +38,7 @@ import chess
 import numpy as np
 
 from bench.cpus import available_cpus
+from bench.elo import wilson
 from bench.games import GameRules, Opening, play_game, white_score
 from bench.players import Player, RandomPlayer
 
@@ -61,16 +62,6 @@ class Summary:
     mate_plies: float | None = None
     """Mean game length (plies, opening included) of the games the agent won."""
     seconds_per_move: float = 0.0
-
-
-def wilson(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    """Wilson score interval of a binomial proportion (Wilson 1927)."""
-    if n == 0:
-        return (0.0, 1.0)
-    p = successes / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return (max(0.0, centre - half), min(1.0, centre + half))
 
 
 def mean_interval(values: np.ndarray, z: float = 1.96) -> tuple[float, float, float]:

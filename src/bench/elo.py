@@ -379,6 +379,25 @@ def min_detectable_difference(se: float, level: float = 0.95, power: float = 0.8
     return (_two_sided_z(level) + float(special.ndtri(power))) * float(se)
 
 
+def wilson(successes: float, n: int, z: float = 1.96) -> tuple[float, float]:
+    """Wilson score interval of a binomial proportion (Wilson 1927); (0, 1) when there are no trials."""
+    if n <= 0:
+        return (0.0, 1.0)
+    p = successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return (max(0.0, centre - half), min(1.0, centre + half))
+
+
+def sign_test(gains: int, losses: int) -> float:
+    """One-sided exact sign test: P(X >= gains) for X ~ Binomial(gains + losses, 1/2) (McNemar's exact test on
+    paired successes: `gains` items solved only after, `losses` only before)."""
+    n = gains + losses
+    if n == 0:
+        return 1.0
+    return float(sum(math.comb(n, k) for k in range(gains, n + 1)) / 2**n)
+
+
 def rating_difference(
     elo_a: float,
     se_games_a: float,

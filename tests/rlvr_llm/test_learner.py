@@ -11,7 +11,8 @@ import torch
 from bench.compute import ComputeMeter
 from bench.learners.icl.lora import adapter_tensors
 from bench.learners.rlvr.tasks import load_task_file
-from bench.learners.rlvr_llm.heldout import HeldoutSet, sign_test, wilson
+from bench.elo import sign_test, wilson
+from bench.learners.rlvr_llm.heldout import HeldoutSet
 from bench.results import RunDir
 from tests.conftest import compose_config
 from tests.rlvr_llm.conftest import MATES, make_learner, rlvr_llm_cfg

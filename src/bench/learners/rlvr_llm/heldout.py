@@ -21,29 +21,12 @@ import numpy as np
 import torch
 from omegaconf import OmegaConf
 
+from bench.elo import sign_test, wilson
 from bench.learners.rlvr.config import GeneratorConfig
 from bench.learners.rlvr.sources import FileSource
 from bench.learners.rlvr.tasks import Task
 from bench.learners.rlvr.verifiers import Finished
 from bench.learners.rlvr_llm.policy import policy_logprobs
-
-
-def wilson(successes: float, n: int, z: float = 1.96) -> list[float]:
-    """Wilson score interval of a binomial proportion (Wilson 1927)."""
-    if n <= 0:
-        return [0.0, 1.0]
-    p = successes / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return [max(0.0, centre - half), min(1.0, centre + half)]
-
-
-def sign_test(gains: int, losses: int) -> float:
-    """One-sided exact sign test: P(X >= gains) for X ~ Binomial(gains + losses, 1/2) (McNemar's exact test)."""
-    n = gains + losses
-    if n == 0:
-        return 1.0
-    return float(sum(math.comb(n, k) for k in range(gains, n + 1)) / 2**n)
 
 
 class HeldoutSet:
@@ -137,4 +120,4 @@ class HeldoutSet:
         return out
 
 
-__all__ = ["HeldoutSet", "sign_test", "wilson"]
+__all__ = ["HeldoutSet"]

@@ -28,7 +28,8 @@ from bench.errors import BenchError
 from bench.learners.icl.prompts import Prompt
 from bench.learners.rlvr.tasks import Task
 from bench.learners.rlvr_llm import families
-from bench.learners.rlvr_llm.heldout import HeldoutSet, wilson
+from bench.elo import wilson
+from bench.learners.rlvr_llm.heldout import HeldoutSet
 from bench.learners.rlvr_llm.policy import policy_logprobs
 
 VERIFIER = "family"
