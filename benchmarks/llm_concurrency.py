@@ -36,6 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.cpus import available_cpus  # noqa: E402
 from bench.learners.icl.config import LlmConfig, PromptConfig  # noqa: E402
+from bench.learners.icl.embedded import tiny_random_model  # noqa: E402
 from bench.learners.icl.http import OpenAIBackend  # noqa: E402
 from bench.learners.icl.prompts import PromptBuilder  # noqa: E402
 
@@ -126,23 +127,6 @@ def latency_server(seconds: float, mode: str) -> Iterator[str]:
         httpd.server_close()
 
 
-def tiny_model(smol: Path, folder: Path) -> Path:
-    """A 2-layer random Llama (64 wide) with SmolLM2's tokenizer and chat template, as tests/icl/conftest.py builds."""
-    import shutil
-
-    import torch
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    torch.manual_seed(0)
-    config = LlamaConfig(vocab_size=49152, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=4096,
-                         bos_token_id=1, eos_token_id=2, pad_token_id=2, tie_word_embeddings=True)
-    LlamaForCausalLM(config).save_pretrained(str(folder))
-    for name in smol.iterdir():
-        if name.name.startswith(("tokenizer", "chat_template", "special_tokens")):
-            shutil.copy(name, folder / name.name)
-    return folder
-
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -200,7 +184,7 @@ def main() -> None:
 
         folder = prepare_model("smollm2")
         if args.tiny:
-            folder = tiny_model(folder, Path(tempfile.mkdtemp(prefix="tiny-llama-")))
+            folder = tiny_random_model(folder, Path(tempfile.mkdtemp(prefix="tiny-llama-")))
         with serve(args.server, model_dir=folder, gguf=smollm2_gguf(), batching=args.batching) as (url, model):
             run(url, model, str(folder) if args.mode == "score" else None)
     print(f"after: {load()}")

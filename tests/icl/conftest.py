@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -75,16 +74,6 @@ def smol_dir() -> Path:
 @pytest.fixture(scope="session")
 def tiny_dir(smol_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A 2-layer random Llama with SmolLM2's tokenizer and chat template: real code paths, millisecond moves."""
-    import torch
-    from transformers import LlamaConfig, LlamaForCausalLM
+    from bench.learners.icl.embedded import tiny_random_model
 
-    folder = tmp_path_factory.mktemp("tiny-llama")
-    torch.manual_seed(0)
-    config = LlamaConfig(vocab_size=49152, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=4096,
-                         bos_token_id=1, eos_token_id=2, pad_token_id=2, tie_word_embeddings=True)
-    LlamaForCausalLM(config).save_pretrained(str(folder))
-    for name in smol_dir.iterdir():
-        if name.name.startswith(("tokenizer", "chat_template", "special_tokens")):
-            shutil.copy(name, folder / name.name)
-    return folder
+    return tiny_random_model(smol_dir, tmp_path_factory.mktemp("tiny-llama"))

@@ -124,6 +124,23 @@ def load_model(model: str, cache_dir: str | None = None) -> tuple[Any, Any, Path
     return lm, tokenizer, source
 
 
+def tiny_random_model(tokenizer_folder: Path, folder: Path) -> Path:
+    """Write a 2-layer random Llama (64 wide) with the tokenizer and chat template of `tokenizer_folder` (SmolLM2's)
+    into `folder`: every code path of a real model at millisecond moves, for tests and benchmarks."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(0)
+    config = LlamaConfig(vocab_size=49152, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=4096,
+                         bos_token_id=1, eos_token_id=2, pad_token_id=2, tie_word_embeddings=True)
+    LlamaForCausalLM(config).save_pretrained(str(folder))
+    for name in tokenizer_folder.iterdir():
+        if name.name.startswith(("tokenizer", "chat_template", "special_tokens")):
+            shutil.copy(name, folder / name.name)
+    return folder
+
+
 def _convert_gguf(folder: Path, gguf: str, target: Path) -> None:
     """Dequantise a GGUF once and save it as a plain safetensors model (written to a temp folder, then renamed)."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -428,4 +445,4 @@ class EmbeddedBackend:
 
 
 __all__ = ["EmbeddedBackend", "TokenTrie", "cache_root", "load_model", "prepare_model", "resolve_device", "resolve_model",
-           "smollm2_gguf"]
+           "smollm2_gguf", "tiny_random_model"]
