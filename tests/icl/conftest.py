@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import pytest
 from omegaconf import OmegaConf
@@ -77,3 +77,14 @@ def tiny_dir(smol_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     from bench.learners.icl.embedded import tiny_random_model
 
     return tiny_random_model(smol_dir, tmp_path_factory.mktemp("tiny-llama"))
+
+
+@pytest.fixture(autouse=True)
+def close_learners() -> Iterator[None]:
+    """Close the learners tests.icl.test_learner.learner() made in this test, whether it passed, failed or was
+    interrupted (their Stockfish opponents and engines are child processes)."""
+    yield
+    from tests.icl.test_learner import OPEN_LEARNERS
+
+    while OPEN_LEARNERS:
+        OPEN_LEARNERS.pop().close()

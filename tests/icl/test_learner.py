@@ -30,10 +30,17 @@ def icl_cfg(model: Path, *overrides: str) -> Any:
                            "learner.max_plies=12", *overrides])
 
 
+OPEN_LEARNERS: list[IclLearner] = []
+"""Every learner `learner()` made; tests/icl/conftest.py closes them after each test, so a failing or interrupted test
+leaves no Stockfish process behind (close() is idempotent, so the tests' own close() calls stay)."""
+
+
 def learner(cfg: Any, run_dir: Path | None = None, meter: ComputeMeter | None = None) -> IclLearner:
     context = LearnerContext(meter=meter or ComputeMeter(), seed=3, runtime=cfg.runtime, stockfish=cfg.stockfish,
                              rungs=list(cfg.ladder.rungs), llm=cfg.llm, run_dir=run_dir)
-    return IclLearner(cfg.learner, context)
+    made = IclLearner(cfg.learner, context)
+    OPEN_LEARNERS.append(made)
+    return made
 
 
 def test_improve_plays_a_game_into_the_context_and_reports_compute(tiny_dir: Path, tmp_path: Path) -> None:
