@@ -6,9 +6,9 @@
 #   bash results/reference/study.sh            # every run below, in order
 #   bash results/reference/study.sh mcts_seed0 # only the runs named
 #
-# Per run it records, beside the run's own files, `wall.tsv` (start, end, wall seconds, exit code, commit) and
-# `load.tsv` (the 1-minute load average every 60 seconds while it ran): the wall-clock axis depends on load, the
-# sample and compute axes do not.
+# Per run it records, beside the run's own files, `wall.tsv` (start, end, wall seconds, exit code, the commit at the
+# start) and `load.tsv` (the 1-minute load average every 60 seconds while it ran): the wall-clock axis depends on
+# load, the sample and compute axes do not.
 set -u
 cd "$(dirname "$0")/../.."
 PY=.venv/bin/python
@@ -49,13 +49,15 @@ for entry in "${STUDY[@]}"; do
   ( while sleep 60; do printf '%s\t%s\n' "$(date -u +%FT%TZ)" "$(cut -d' ' -f1 /proc/loadavg)"; done ) >>"$dir/load.tsv" &
   sampler=$!
   start=$(date -u +%FT%TZ); t0=$(date +%s)
+  # the code the run loads: HEAD at its start, "+dirty" when src/ or conf/ differ from it
+  commit=$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src conf || echo +dirty)
   echo "study: $name: $PY -m bench $overrides (resume=$resume)"
   # shellcheck disable=SC2086
   $PY -m bench $overrides resume=$resume progress=false report=false hydra.run.dir="$dir" >"$dir/stdout.log" 2>&1
   code=$?
   kill "$sampler" 2>/dev/null; wait "$sampler" 2>/dev/null
   [ -f "$dir/wall.tsv" ] || printf 'start\tend\twall_s\texit\tcommit\n' >"$dir/wall.tsv"
-  printf '%s\t%s\t%s\t%s\t%s\n' "$start" "$(date -u +%FT%TZ)" "$(( $(date +%s) - t0 ))" "$code" \
-    "$(git rev-parse --short HEAD)" >>"$dir/wall.tsv"
+  printf '%s\t%s\t%s\t%s\t%s\n' "$start" "$(date -u +%FT%TZ)" "$(( $(date +%s) - t0 ))" "$code" "$commit" \
+    >>"$dir/wall.tsv"
   echo "study: $name exit $code after $(( $(date +%s) - t0 )) s: $(tail -2 "$dir/stdout.log" | head -1)"
 done
