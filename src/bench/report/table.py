@@ -52,12 +52,21 @@ def find_runs(paths: list[str | Path]) -> list[Path]:
     return sorted(found)
 
 
+def _shown(run: Path) -> str:
+    """The run's folder relative to the working directory when it lies under it (a committed table then names no
+    machine's paths), else absolute."""
+    try:
+        return str(run.relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(run)
+
+
 def metrics_rows(paths: list[str | Path]) -> list[dict[str, Any]]:
     """One flat row per complete record of every run at or under `paths` (a torn last line is not data)."""
     rows = []
     for run in find_runs(paths):
         records, _ = read_jsonl(run / METRICS)
-        rows += [{"run_dir": str(run), **flat_record(r)} for r in records if isinstance(r, dict)]
+        rows += [{"run_dir": _shown(run), **flat_record(r)} for r in records if isinstance(r, dict)]
     if not rows:
         raise BenchError(f"no evaluation records (metrics.jsonl) at or under {', '.join(map(str, paths))}")
     return rows
