@@ -24,11 +24,11 @@ from typing import Any
 import numpy as np
 import torch
 
+from bench.elo import wilson
 from bench.errors import BenchError
 from bench.learners.icl.prompts import Prompt
 from bench.learners.rlvr.tasks import Task
 from bench.learners.rlvr_llm import families
-from bench.elo import wilson
 from bench.learners.rlvr_llm.heldout import HeldoutSet
 from bench.learners.rlvr_llm.policy import policy_logprobs
 
