@@ -53,7 +53,7 @@ for entry in "${STUDY[@]}"; do
   commit=$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src conf || echo +dirty)
   echo "study: $name: $PY -m bench $overrides (resume=$resume)"
   # shellcheck disable=SC2086
-  $PY -m bench $overrides resume=$resume progress=false report=false hydra.run.dir="$dir" >"$dir/stdout.log" 2>&1
+  $PY -m bench $overrides resume=$resume progress=false report=false hydra.run.dir="$dir" >>"$dir/stdout.log" 2>&1
   code=$?
   kill "$sampler" 2>/dev/null; wait "$sampler" 2>/dev/null
   [ -f "$dir/wall.tsv" ] || printf 'start\tend\twall_s\texit\tcommit\n' >"$dir/wall.tsv"
