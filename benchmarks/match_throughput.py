@@ -10,7 +10,7 @@ against a Stockfish rung, threads against processes; and a search-only compariso
 could share a network: each game in its own process with its own copy (what `play_match` does), or the games'
 leaves batched into one forward pass per search step in one process (`BatchedSearch` over two roots).
 
-    .venv/bin/python benchmarks/match_throughput.py [--games 40] [--nodes 1000] [--mcts]
+    .venv/bin/python benchmarks/match_throughput.py [--games 100] [--repeats 3] [--nodes 1000] [--mcts]
 
 Each row also gives the CPU seconds per game spent in this process (the one interpreter that threads share) and
 in its children (worker processes and engines). The load average is printed before and after: figures taken on a
@@ -23,6 +23,7 @@ import argparse
 import copy
 import os
 import resource
+import statistics
 import time
 from collections import Counter
 from typing import Any, Callable
@@ -69,35 +70,45 @@ def game_key(game: chess.pgn.Game) -> tuple:
 
 
 def compare(title: str, factories: dict[str, PlayerFactory], games: int,
-            rows: list[tuple[Parallel, int]]) -> dict[tuple[str, int], float]:
-    print(f"\n{title}")
-    rates: dict[tuple[str, int], float] = {}
-    cpu: dict[tuple[str, int], tuple[float, float]] = {}
+            rows: list[tuple[Parallel, int]], repeats: int) -> dict[tuple[str, int], float]:
+    """Time every row `repeats` times, the rows interleaved (so a burst of load hits every row alike), and report
+    each row's median games per minute and CPU seconds per game."""
+    print(f"\n{title}; {repeats} repeats of every row, interleaved, medians")
+    rates: dict[tuple[str, int], list[float]] = {row: [] for row in rows}
+    cpu: dict[tuple[str, int], list[tuple[float, float]]] = {row: [] for row in rows}
     played: dict[tuple[str, int], list[chess.pgn.Game]] = {}
-    for row in rows:
-        rates[row], cpu[row], played[row] = timed_match(factories, games, *row)
-    base = rates[rows[0]]
-    print(f"  {'games in':<10} {'concurrency':>11} {'games/min':>10} {'ratio':>6}   CPU s/game: this process, children")
-    for (parallel, concurrency), rate in rates.items():
-        mine, theirs = cpu[parallel, concurrency]
-        print(f"  {parallel:<10} {concurrency:>11} {rate:>10.1f} {rate / base:>6.2f}   {mine:>20.3f} {theirs:>9.3f}")
+    for _ in range(repeats):
+        for row in rows:
+            rate, row_cpu, played[row] = timed_match(factories, games, *row)
+            rates[row].append(rate)
+            cpu[row].append(row_cpu)
+    median_rates = {row: statistics.median(values) for row, values in rates.items()}
+    base = median_rates[rows[0]]
+    print(f"  {'games in':<10} {'concurrency':>11} {'games/min':>10} {'ratio':>6}   CPU s/game: this process, children"
+          f"   games/min of each repeat")
+    for (parallel, concurrency), rate in median_rates.items():
+        mine = statistics.median(c[0] for c in cpu[parallel, concurrency])
+        theirs = statistics.median(c[1] for c in cpu[parallel, concurrency])
+        each = ", ".join(f"{r:.0f}" for r in rates[parallel, concurrency])
+        print(f"  {parallel:<10} {concurrency:>11} {rate:>10.1f} {rate / base:>6.2f}   {mine:>20.3f} {theirs:>9.3f}"
+              f"   {each}")
     reference = [game_key(g) for g in played[rows[0]]]
     same = all([game_key(g) for g in games_] == reference for games_ in played.values())
     plies = sum(int(g.headers["PlyCount"]) for g in played[rows[0]]) / len(reference)
     ends = Counter(g.headers["Termination"] for g in played[rows[0]])
     print(f"  same games in every row: {same}; {len(reference)} games, mean {plies:.0f} plies, "
           f"{', '.join(f'{k} {v}' for k, v in ends.most_common())}")
-    return rates
+    return median_rates
 
 
-def stockfish_rows(games: int, nodes: int) -> None:
+def stockfish_rows(games: int, nodes: int, repeats: int) -> None:
     factories: dict[str, PlayerFactory] = {
         "sf-eps20": lambda: StockfishPlayer("sf-eps20", EngineSettings(nodes=nodes, epsilon=0.2)),
         "sf-eps50": lambda: StockfishPlayer("sf-eps50", EngineSettings(nodes=nodes, epsilon=0.5)),
     }
     rows: list[tuple[Parallel, int]] = [("threads", 1), ("threads", 2), ("processes", 1), ("processes", 2)]
     rates = compare(f"Stockfish {nodes} nodes, eps 0.2 vs eps 0.5 (ratio: against threads at concurrency 1)",
-                    factories, games, rows)
+                    factories, games, rows, repeats)
     print(f"  ratio, concurrency 2 over 1: threads {rates['threads', 2] / rates['threads', 1]:.2f}, "
           f"processes {rates['processes', 2] / rates['processes', 1]:.2f}; "
           f"the default (processes at 2) over one game at a time: "
@@ -124,14 +135,14 @@ def mcts_player_factory() -> tuple[Callable[[], Player], Any]:
     return make, cfg
 
 
-def mcts_rows(games: int, nodes: int) -> None:
+def mcts_rows(games: int, nodes: int, repeats: int) -> None:
     make, cfg = mcts_player_factory()
     factories: dict[str, PlayerFactory] = {
         "mcts": make, "sf-eps50": lambda: StockfishPlayer("sf-eps50", EngineSettings(nodes=nodes, epsilon=0.5))}
     rows: list[tuple[Parallel, int]] = [("threads", 1), ("threads", 2), ("processes", 2)]
     title = (f"mcts ({cfg.blocks}x{cfg.channels}, {cfg.policy_head} head, {cfg.eval_simulations} simulations, "
              f"{cfg.eval_leaves_per_step} leaves per forward) vs Stockfish {nodes} nodes eps 0.5")
-    compare(title, factories, games, rows)
+    compare(title, factories, games, rows, repeats)
     search_rows(make)
 
 
@@ -184,7 +195,9 @@ def search_rows(make: Callable[[], Player], positions: int = 120) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--games", type=int, default=40)
+    parser.add_argument("--games", type=int, default=100)
+    parser.add_argument("--repeats", type=int, default=3,
+                        help="times every row is timed (interleaved); the medians are printed")
     parser.add_argument("--nodes", type=int, default=1000)
     parser.add_argument("--mcts", action="store_true", help="also time an mcts player and its search")
     parser.add_argument("--mcts-games", type=int, default=20)
@@ -196,9 +209,9 @@ def main() -> None:
     except ImportError:
         pass
     print(f"before: {load()}")
-    stockfish_rows(args.games, args.nodes)
+    stockfish_rows(args.games, args.nodes, args.repeats)
     if args.mcts:
-        mcts_rows(args.mcts_games, args.nodes)
+        mcts_rows(args.mcts_games, args.nodes, args.repeats)
     print(f"\nafter: {load()}")
 
 

@@ -121,3 +121,33 @@ def test_node_limited_stockfish_is_deterministic_across_games() -> None:
                 board.push(move)
             moves.append(line)
     assert moves[0] == moves[1]
+
+
+def test_watchdog_runs_an_action_only_when_its_call_outlives_the_deadline() -> None:
+    import os
+    import threading
+    import time
+
+    from bench.players import Watchdog
+
+    watchdog = Watchdog(poll=0.01)
+    fired = threading.Event()
+    key = watchdog.arm(0.05, fired.set)
+    assert fired.wait(2.0), "an armed action past its deadline never ran"
+
+    quiet = threading.Event()
+    watchdog.disarm(watchdog.arm(0.05, quiet.set))
+    time.sleep(0.2)
+    assert not quiet.is_set(), "a disarmed action ran"
+    watchdog.disarm(key)  # disarming after it ran is harmless
+
+    if hasattr(os, "fork"):  # a forked child has no watchdog thread: arming there must start its own
+        read, write = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            child_fired = threading.Event()
+            watchdog.arm(0.05, child_fired.set)
+            os.write(write, b"1" if child_fired.wait(2.0) else b"0")
+            os._exit(0)
+        os.waitpid(pid, 0)
+        assert os.read(read, 1) == b"1", "the watchdog did not run in a forked child"
