@@ -211,9 +211,12 @@ def network_player(learner: str, net: Any, settings: dict[str, Any], name: str, 
 
         d = MctsConfig()
         get = lambda key: settings.get(key, getattr(d, key))  # noqa: E731
+        contempt = get("eval_contempt")
         return LimitedMcts(MctsPlayer(net, int(get("eval_simulations")), name=name, c_puct=float(get("c_puct")),
                                       fpu=float(get("fpu")), leaves_per_step=int(get("eval_leaves_per_step")),
-                                      seed=seed))
+                                      seed=seed, scan=str(get("eval_scan") or get("scan")),
+                                      fpu_reduction=get("fpu_reduction"),
+                                      contempt=float(get("contempt") if contempt is None else contempt)))
     if learner == "rlvr":
         from bench.learners.rlvr.player import PolicyPlayer
         from bench.network import forward_flops_per_position

@@ -225,8 +225,9 @@ def test_completed_q_target_is_the_prior_before_any_visit() -> None:
 class DecoyEvaluator:
     """Values from material for the side to move; priors 0.9 on one decoy move wherever it is legal."""
 
-    def __init__(self, decoy: str) -> None:
+    def __init__(self, decoy: str, pawns_per_unit: float = 5.0) -> None:
         self.decoy = decoy
+        self.pawns_per_unit = pawns_per_unit
 
     def evaluate(self, nodes: Sequence[SearchNode]) -> tuple[list[np.ndarray], np.ndarray]:
         from bench.learners.mcts.selfplay import material
@@ -241,7 +242,7 @@ class DecoyEvaluator:
                 p[:] = 1.0 / len(p)
             priors.append(p)
             lead = material(node.board) * (1 if node.board.turn == chess.WHITE else -1)
-            values.append(np.tanh(lead / 5))
+            values.append(np.tanh(lead / self.pawns_per_unit))
         return priors, np.array(values)
 
 
@@ -291,6 +292,22 @@ def test_a_winning_side_does_not_walk_into_a_repetition() -> None:
     child = root.children[[m.uci() for m in root.moves].index("d2d1")]
     assert child is not None and child.terminal == 0.0
     assert best_move(root) != "d2d1" and root.q() > 0.5
+
+
+def test_contempt_keeps_an_unsure_winning_side_out_of_a_repetition() -> None:
+    """The same repetition, but a value head that is unsure of its lead (a queen up reads +0.18): unexplored moves
+    start at 0.18 - 0.25 < 0 under FPU reduction, so the draw (exactly 0) still takes the simulations. With a
+    draw score of -0.3 for the searching side (contempt) the draw is worth less than any unexplored move, the
+    search plays on, and the draw's backed-up value is -0.3 from the root's view."""
+    board = chess.Board("4k3/8/8/8/8/8/8/3QK3 w - - 0 1")
+    for uci in ["d1d2", "e8f8", "d2d1", "f8e8", "d1c2", "e8f8", "c2d1", "f8g8", "d1d2", "g8f8"]:
+        board.push_uci(uci)
+    unsure = DecoyEvaluator("d2d1", pawns_per_unit=50.0)
+    assert best_move(run(board, 64, unsure, fpu_reduction=0.25)) == "d2d1"
+    root = run(board, 64, unsure, fpu_reduction=0.25, contempt=0.3)
+    draw = [m.uci() for m in root.moves].index("d2d1")
+    assert best_move(root) != "d2d1"
+    assert root.child_n[draw] >= 1 and root.child_w[draw] / root.child_n[draw] == pytest.approx(-0.3)
 
 
 def test_check_candidates_hold_every_checking_move() -> None:

@@ -38,6 +38,11 @@ class MctsConfig(NetworkConfig, LearnerConfig):
     checking moves); see bench.learners.mcts.search.scan."""
     eval_scan: Optional[str] = None
     """The same for the evaluation player (None: as `scan`)."""
+    contempt: float = 0.0
+    """Self-play's draw score: a draw by the rules reached in the search tree is worth -contempt to the side
+    searching (Lc0's DrawScore; 0 is AlphaZero's). Only the search sees it: the value target of a drawn game is 0."""
+    eval_contempt: Optional[float] = None
+    """The same for the evaluation player (None: as `contempt`)."""
     dirichlet_alpha: float = 0.3
     """Dirichlet noise concentration at the self-play root (AlphaZero chess: 0.3)."""
     dirichlet_eps: float = 0.25
@@ -62,6 +67,10 @@ class MctsConfig(NetworkConfig, LearnerConfig):
     """At the ply cap: `material` (the side ahead by `material_margin` pawns wins, else a draw) or `draw`."""
     material_margin: int = 3
     """Material lead (P=1, N=B=3, R=5, Q=9) that wins a capped game under material adjudication."""
+    shuffle_draws: str = "draw"
+    """How a self-play game drawn by threefold repetition or the fifty-move rule is scored in its value targets:
+    `draw` (0, the rules of chess) or `material` (shaping, as at the cap: the side ahead by `material_margin` wins),
+    so a side that shuffles while ahead still teaches the value head that the lead was worth something."""
     search_sees_cap: bool = True
     """Self-play searches treat positions at the ply cap as terminal with their adjudicated value (the rules of
     the capped self-play game), so search values near the cap are exact rather than the net's guess."""

@@ -53,6 +53,13 @@ class MctsLearner:
         for field in ("scan", "eval_scan"):
             if getattr(self.cfg, field) not in SCANS + ((None,) if field == "eval_scan" else ()):
                 raise BenchError(f"learner.{field}={getattr(self.cfg, field)!r}: use one of {', '.join(SCANS)}")
+        for field in ("adjudication", "shuffle_draws"):
+            if getattr(self.cfg, field) not in ("draw", "material"):
+                raise BenchError(f"learner.{field}={getattr(self.cfg, field)!r}: use draw or material")
+        for field in ("contempt", "eval_contempt"):
+            value = getattr(self.cfg, field)
+            if value is not None and not 0.0 <= float(value) <= 1.0:
+                raise BenchError(f"learner.{field}={value!r}: a draw score between 0 and 1")
         if self.cfg.policy_head not in POLICY_HEADS:
             raise BenchError(f"learner.policy_head={self.cfg.policy_head!r}: use one of {', '.join(POLICY_HEADS)}")
         self.context = context
@@ -152,13 +159,17 @@ class MctsLearner:
             seed=self.context.seed,
             scan=self.cfg.eval_scan or self.cfg.scan,
             fpu_reduction=self.cfg.fpu_reduction,
+            contempt=self.cfg.contempt if self.cfg.eval_contempt is None else self.cfg.eval_contempt,
         )
 
     def outside_knowledge(self) -> list[str]:
         """Knowledge beyond the rules of chess this learner's learning uses (names from compute.OUTSIDE_KNOWLEDGE):
-        a material count scores self-play games that reach the ply cap under `adjudication=material`. Random
-        openings and endgame starts only choose where games begin; the rules score them."""
-        return ["material adjudication"] if self.cfg.adjudication == "material" else []
+        a material count scores self-play games that reach the ply cap under `adjudication=material`, or that are
+        drawn by repetition or fifty moves under `shuffle_draws=material`. Random openings and endgame starts only
+        choose where games begin; the rules score them. A draw score (`contempt`) is a search setting, not
+        knowledge of chess."""
+        uses_material = "material" in (self.cfg.adjudication, self.cfg.shuffle_draws)
+        return ["material adjudication"] if uses_material else []
 
     def eval_info(self) -> dict[str, Any]:
         t = self.totals

@@ -31,12 +31,13 @@ class MctsPlayer(PlayerBase):
         seed: int = 0,
         scan: str = "none",
         fpu_reduction: float | None = None,
+        contempt: float = 0.0,
     ) -> None:
         self.name = name
         self.simulations = int(simulations)
         self.evaluator = NetworkEvaluator(net, device, FlopCounter())
         self.cfg = SearchConfig(c_puct=c_puct, fpu=fpu, leaves_per_root=max(1, int(leaves_per_step)), scan=scan,
-                                fpu_reduction=fpu_reduction)
+                                fpu_reduction=fpu_reduction, contempt=float(contempt))
         self.rng = np.random.default_rng(seed)
         self.search = BatchedSearch(self.evaluator, self.cfg, self.rng)
         self.root: SearchNode | None = None

@@ -171,6 +171,11 @@ class SearchConfig:
     """Where mates in one are looked for when a node is first reached (`scan`): `none`, `root` (every child of the
     root generated, so stalemates and repetitions one move away are known too) or `tree` (the root so, and every
     other node's checking moves). A node with a mating move is then proven won without a network evaluation."""
+    contempt: float = 0.0
+    """Draw score (Lc0's `DrawScore`): a draw by the rules (stalemate, repetition, fifty moves, insufficient
+    material) reached in the tree is worth -contempt to the side to move at the root and +contempt to its opponent.
+    0 is AlphaZero's. With a value head that is unsure how good a lead is, a repetition (exactly 0) otherwise beats
+    every move whose estimate is a little below 0, and a side that is ahead shuffles into a draw."""
 
 
 class SearchJob:
@@ -245,7 +250,7 @@ class BatchedSearch:
                 if leaf.proven is None and self.cfg.scan == "tree":
                     scan(leaf, job.history, [n.key for n in path[1:]], full=False)
                 if leaf.proven is not None:
-                    self._backup(path, actions, leaf.proven, virtual=False)
+                    self._backup(path, actions, self._proven_value(root, leaf), virtual=False)
                     job.left -= 1
                 elif id(leaf) in waiting:
                     break  # a collision: this root's other paths lead to the same leaf; try next step
@@ -266,6 +271,13 @@ class BatchedSearch:
         for job in fresh:  # a root's own expansion is not a simulation; noise goes on its fresh priors
             if job.noise:
                 self._add_noise(job)
+
+    def _proven_value(self, root: SearchNode, leaf: SearchNode) -> float:
+        """A solved leaf's value for its side to move; a draw carries the contempt (see `SearchConfig.contempt`)."""
+        value = float(leaf.proven)  # type: ignore[arg-type]
+        if value == 0.0 and self.cfg.contempt:
+            return -self.cfg.contempt if leaf.board.turn == root.board.turn else self.cfg.contempt
+        return value
 
     def _add_noise(self, job: "SearchJob") -> None:
         """Dirichlet noise on the root's priors (AlphaZero: P = (1 - eps) P + eps Dir(alpha)), once per job."""

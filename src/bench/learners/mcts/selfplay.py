@@ -101,7 +101,7 @@ class SelfPlay:
                 c_puct=cfg.c_puct, dirichlet_alpha=cfg.dirichlet_alpha, dirichlet_eps=cfg.dirichlet_eps, fpu=cfg.fpu,
                 fpu_reduction=getattr(cfg, "fpu_reduction", None),
                 ply_cap=cfg.max_plies if getattr(cfg, "search_sees_cap", False) else 0, cap_value=self._cap_value,
-                scan=getattr(cfg, "scan", "none"),
+                scan=getattr(cfg, "scan", "none"), contempt=float(getattr(cfg, "contempt", 0.0)),
             ),
             rng,
         )
@@ -237,8 +237,14 @@ class SelfPlay:
                 return 1.0 if board.turn == chess.BLACK else -1.0
             stats["draws_by_rule"] += 1
             return 0.0
-        if root.reps >= 2 or board.halfmove_clock >= 100 or board.is_insufficient_material():
+        if board.is_insufficient_material():
             stats["draws_by_rule"] += 1
+            return 0.0
+        if root.reps >= 2 or board.halfmove_clock >= 100:
+            stats["draws_by_rule"] += 1
+            if getattr(self.cfg, "shuffle_draws", "draw") == "material":
+                stats["shuffle_draws_adjudicated"] += 1
+                return adjudicate(game.board, "material", self.cfg.material_margin)
             return 0.0
         if board.ply() >= self.cfg.max_plies:  # (the search may have marked this root terminal with this value)
             stats["adjudicated"] += 1
