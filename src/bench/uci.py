@@ -147,32 +147,49 @@ class LimitedMcts:
             priors, _ = player.evaluator.evaluate([root])
             action = int(priors[0].argmax())
         else:
-            action = root.best_action() if done else int(root.priors.argmax())
-        info = self.info(root, done, seconds)
+            action = self.choose(root, job, done)
+        info = self.info(root, done, seconds, action if root.expanded else None)
         if on_info is not None:
             on_info(info)
         return MoveResult(move=root.moves[action], nodes=done, flops=player.evaluator.flops - flops_before,
                           seconds=seconds, comment=f"q={root.q():+.2f} n={done}")
 
+    def choose(self, root: Any, job: Any, done: int) -> int:
+        """The move an expanded root's search picks, as the evaluation player picks it: a proven win (a scan or the
+        root's widening can prove one before any simulation), else after a `root_width` search the completed-Q
+        choice, else the most visited move; the prior's favourite when no simulation ran."""
+        from bench.learners.mcts.search import improved_action
+
+        player = self.player
+        win = root.proven_win()
+        if win is not None:
+            return int(win)
+        if player.search.cfg.root_width and job.widened:
+            return improved_action(root, root.priors, 0.0, player.rng, *player.completed_q)
+        return root.best_action() if done else int(root.priors.argmax())
+
     @staticmethod
-    def info(root: Any, nodes: int, seconds: float) -> SearchInfo:
-        """The principal variation (most visited moves, proven wins first) and the score of `root`: the mean value
-        of its best move (root.q() before any simulation), or a mate when the search proved one along the PV."""
+    def info(root: Any, nodes: int, seconds: float, first_action: int | None = None) -> SearchInfo:
+        """The principal variation (`first_action` at the root when given, then the most visited moves, proven wins
+        first) and the score of `root`: the mean value of its first move (root.q() before any simulation), or a mate
+        when the search proved one along the PV."""
         pv: list[chess.Move] = []
         node = root
+        first = None
         while node is not None and node.expanded and node.moves and node.visits > 0 and len(pv) < 64:
-            action = node.best_action()
+            action = first_action if node is root and first_action is not None else node.best_action()
             pv.append(node.moves[action])
             node = node.children[action]
+            if first is None:
+                first = node
         mate = None
-        first = root.children[root.best_action()] if root.expanded and root.visits > 0 else None
         if node is not None and node.terminal == -1.0 and not node.moves and first is not None \
                 and first.proven is not None:
             plies = len(pv)  # the side to move at the PV's end is mated: the opponent when the PV is odd
             mate = (plies + 1) // 2 if plies % 2 else -(plies // 2)
         q = root.q()
         if root.expanded and root.child_n.sum() > 0:
-            best = root.best_action()
+            best = first_action if first_action is not None else root.best_action()
             if root.child_n[best] > 0:
                 q = float(root.child_w[best] / root.child_n[best])
         return SearchInfo(nodes=nodes, seconds=seconds, depth=len(pv), score_cp=None if mate else q_to_cp(q),
@@ -216,7 +233,9 @@ def network_player(learner: str, net: Any, settings: dict[str, Any], name: str, 
                                       fpu=float(get("fpu")), leaves_per_step=int(get("eval_leaves_per_step")),
                                       seed=seed, scan=str(get("eval_scan") or get("scan")),
                                       fpu_reduction=get("fpu_reduction"),
-                                      contempt=float(get("contempt") if contempt is None else contempt)))
+                                      contempt=float(get("contempt") if contempt is None else contempt),
+                                      root_width=bool(get("root_width")),
+                                      completed_q=(float(get("completed_q_visit")), float(get("choice_q_scale")))))
     if learner == "rlvr":
         from bench.learners.rlvr.player import PolicyPlayer
         from bench.network import forward_flops_per_position

@@ -18,6 +18,7 @@ from bench.learners.mcts.search import (
     advance,
     completed_q_policy,
     history_counts,
+    improved_action,
     visit_policy,
 )
 
@@ -308,6 +309,21 @@ def test_contempt_keeps_an_unsure_winning_side_out_of_a_repetition() -> None:
     draw = [m.uci() for m in root.moves].index("d2d1")
     assert best_move(root) != "d2d1"
     assert root.child_n[draw] >= 1 and root.child_w[draw] / root.child_n[draw] == pytest.approx(-0.3)
+
+
+def test_root_width_tries_every_root_move_once_before_the_simulations() -> None:
+    """A hanging queen and a prior that wants a king move: two PUCT simulations never look at Rxd5. With
+    `root_width` every root move is evaluated once first (one batch), so every root move has a visit and a value
+    (what the completed-Q target reads), and the move chosen from the completed-Q policy is the capture."""
+    board = chess.Board("4k3/8/8/3q4/8/8/3R4/4K3 w - - 0 1")
+    decoy = DecoyEvaluator("e1f1")
+    assert best_move(run(board, 2, decoy)) != "d2d5"
+    root = run(board, 2, decoy, root_width=True)
+    assert best_move(root) != "d2d5"  # visit counts still follow the prior: the decoy took both simulations
+    played = improved_action(root, root.priors, 0.0, np.random.default_rng(0), c_visit=50.0, c_scale=1.0)
+    assert root.moves[played].uci() == "d2d5"  # the completed-Q choice reads the values
+    assert all(n >= 1 for n in root.child_n)
+    assert root.visits == len(root.moves) + 2 + 1  # one try per move, two simulations, the root's own evaluation
 
 
 def test_check_candidates_hold_every_checking_move() -> None:

@@ -38,6 +38,14 @@ class MctsConfig(NetworkConfig, LearnerConfig):
     checking moves); see bench.learners.mcts.search.scan."""
     eval_scan: Optional[str] = None
     """The same for the evaluation player (None: as `scan`)."""
+    root_width: bool = False
+    """Every root move is tried once (one batched forward of all the root's children) before the PUCT simulations,
+    in self-play and at evaluation; see bench.learners.mcts.search.SearchConfig.root_width. The move is then the
+    argmax of the completed-Q policy at `choice_q_scale` (sampled from it in self-play's temperature plies), not the
+    most visited one."""
+    choice_q_scale: float = 1.0
+    """c_scale of the completed-Q policy that picks the move after a `root_width` search (Gumbel MuZero's 1.0: the
+    values found decide against the prior; the policy target keeps `completed_q_scale`)."""
     contempt: float = 0.0
     """Self-play's draw score: a draw by the rules reached in the search tree is worth -contempt to the side
     searching (Lc0's DrawScore; 0 is AlphaZero's). Only the search sees it: the value target of a drawn game is 0."""

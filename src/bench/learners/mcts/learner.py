@@ -160,6 +160,8 @@ class MctsLearner:
             scan=self.cfg.eval_scan or self.cfg.scan,
             fpu_reduction=self.cfg.fpu_reduction,
             contempt=self.cfg.contempt if self.cfg.eval_contempt is None else self.cfg.eval_contempt,
+            root_width=self.cfg.root_width,
+            completed_q=(self.cfg.completed_q_visit, self.cfg.choice_q_scale),
         )
 
     def outside_knowledge(self) -> list[str]:

@@ -10,7 +10,7 @@ import numpy as np
 
 from bench.compute import FlopCounter
 from bench.learners.mcts.evaluator import NetworkEvaluator
-from bench.learners.mcts.search import BatchedSearch, SearchConfig, SearchNode, history_counts
+from bench.learners.mcts.search import BatchedSearch, SearchConfig, SearchNode, history_counts, improved_action
 from bench.network import PolicyValueNet
 from bench.players import MoveResult, PlayerBase
 
@@ -32,12 +32,17 @@ class MctsPlayer(PlayerBase):
         scan: str = "none",
         fpu_reduction: float | None = None,
         contempt: float = 0.0,
+        root_width: bool = False,
+        completed_q: tuple[float, float] = (50.0, 1.0),
     ) -> None:
         self.name = name
         self.simulations = int(simulations)
         self.evaluator = NetworkEvaluator(net, device, FlopCounter())
         self.cfg = SearchConfig(c_puct=c_puct, fpu=fpu, leaves_per_root=max(1, int(leaves_per_step)), scan=scan,
-                                fpu_reduction=fpu_reduction, contempt=float(contempt))
+                                fpu_reduction=fpu_reduction, contempt=float(contempt),
+                                root_width=bool(root_width))
+        self.completed_q = completed_q
+        """(c_visit, c_scale) of the completed-Q policy that picks the move after a `root_width` search."""
         self.rng = np.random.default_rng(seed)
         self.search = BatchedSearch(self.evaluator, self.cfg, self.rng)
         self.root: SearchNode | None = None
@@ -71,7 +76,12 @@ class MctsPlayer(PlayerBase):
         if root is None or min(2, root.reps) != min(2, history[root.key] - 1):
             root = SearchNode.root(board)
         self.search.search([root], [history], [self.simulations])
-        action = root.best_action() if root.moves else None
+        if not root.moves:
+            action = None
+        elif self.cfg.root_width and root.priors is not None:
+            action = improved_action(root, root.priors, 0.0, self.rng, *self.completed_q)
+        else:
+            action = root.best_action()
         if action is None:
             raise ValueError("no legal move: the game is over")
         self.root = root

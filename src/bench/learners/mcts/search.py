@@ -75,12 +75,19 @@ class SearchNode:
     def visit_counts(self) -> np.ndarray:
         return self.child_n.copy()
 
-    def best_action(self) -> int:
-        """A proven win if there is one (a mate first), else the most visited move (ties broken by mean value)."""
+    def proven_win(self) -> int | None:
+        """A move to a position proven lost for the opponent (a mate first), or None."""
         wins = [a for a, c in enumerate(self.children) if c is not None and c.proven == -1.0]
         if wins:
             mates = [a for a in wins if self.children[a].terminal == -1.0]
             return (mates or wins)[0]
+        return None
+
+    def best_action(self) -> int:
+        """A proven win if there is one (a mate first), else the most visited move (ties broken by mean value)."""
+        win = self.proven_win()
+        if win is not None:
+            return win
         q = np.where(self.child_n > 0, self.child_w / np.maximum(self.child_n, 1), -2.0)
         order = np.lexsort((q, self.child_n))
         return int(order[-1])
@@ -171,6 +178,13 @@ class SearchConfig:
     """Where mates in one are looked for when a node is first reached (`scan`): `none`, `root` (every child of the
     root generated, so stalemates and repetitions one move away are known too) or `tree` (the root so, and every
     other node's checking moves). A node with a mating move is then proven won without a network evaluation."""
+    root_width: bool = False
+    """Before its simulations, every move at the root is tried once: all the root's children go to the evaluator in
+    one batch and each is backed up as one visit. With 16 simulations and 30-odd legal moves, PUCT otherwise never
+    looks at a move its prior does not like (a capture of a hanging queen included), and the completed-Q policy
+    target has a searched value for every move, not only the visited few (the point of Gumbel MuZero's root, here
+    by brute force: the children cost one batched forward, not one simulation each). Forward passes per move become
+    about simulations + legal moves; `simulations` still counts only the PUCT simulations."""
     contempt: float = 0.0
     """Draw score (Lc0's `DrawScore`): a draw by the rules (stalemate, repetition, fifty moves, insufficient
     material) reached in the tree is worth -contempt to the side to move at the root and +contempt to its opponent.
@@ -181,10 +195,12 @@ class SearchConfig:
 class SearchJob:
     """One root being searched: `left` simulations still to run; `noise` adds Dirichlet noise to its priors."""
 
-    __slots__ = ("root", "history", "left", "noise", "clean_priors")
+    __slots__ = ("root", "history", "left", "noise", "clean_priors", "widened")
 
     def __init__(self, root: SearchNode, history: Counter, simulations: int, noise: bool = False) -> None:
         self.root, self.history, self.noise = root, history, noise
+        self.widened = False
+        """True once every root move has been tried (`SearchConfig.root_width`)."""
         self.left = int(simulations) if root.terminal is None else 0
         self.clean_priors: np.ndarray | None = None
         """The root's priors before Dirichlet noise (set when noise is added)."""
@@ -231,6 +247,7 @@ class BatchedSearch:
         pending: list[tuple[SearchNode, list[SearchNode], list[int]]] = []
         waiting: set[int] = set()
         fresh: list[SearchJob] = []
+        widen: list[SearchJob] = []
         for job in jobs:
             if job.done:
                 continue
@@ -244,6 +261,9 @@ class BatchedSearch:
                 continue
             if job.noise:
                 self._add_noise(job)
+            if self.cfg.root_width and not job.widened:
+                widen.append(job)
+                continue
             for _ in range(min(job.left, self.cfg.leaves_per_root)):
                 path, actions = self._select(root, job.history)
                 leaf = path[-1]
@@ -259,6 +279,8 @@ class BatchedSearch:
                     pending.append((leaf, path, actions))
                     waiting.add(id(leaf))
                     job.left -= 1
+        if widen:
+            self._widen(widen)
         if not pending:
             return
         values = self._expand([p[0] for p in pending])
@@ -271,6 +293,29 @@ class BatchedSearch:
         for job in fresh:  # a root's own expansion is not a simulation; noise goes on its fresh priors
             if job.noise:
                 self._add_noise(job)
+
+    def _widen(self, jobs: list["SearchJob"]) -> None:
+        """Try every root move not yet visited once (`SearchConfig.root_width`): solved children back up their
+        value, the others go to the evaluator in one batch for all `jobs` and back up the network's value."""
+        todo: list[tuple[SearchNode, SearchNode, int]] = []
+        for job in jobs:
+            job.widened = True
+            root = job.root
+            if root.proven is not None:
+                continue
+            for a in range(len(root.moves)):
+                if root.child_n[a] > 0:
+                    continue
+                child = root.child(a, job.history, [])
+                if child.proven is not None:
+                    self._backup([root, child], [a], self._proven_value(root, child), virtual=False)
+                elif child.priors is None:
+                    todo.append((root, child, a))
+        if not todo:
+            return
+        values = self._expand([child for _, child, _ in todo])
+        for (root, child, a), value in zip(todo, values):
+            self._backup([root, child], [a], float(value), virtual=False)
 
     def _proven_value(self, root: SearchNode, leaf: SearchNode) -> float:
         """A solved leaf's value for its side to move; a draw carries the contempt (see `SearchConfig.contempt`)."""
@@ -420,6 +465,22 @@ def visit_policy(root: SearchNode, temperature: float, rng: np.random.Generator)
         return root.best_action()
     n = root.child_n ** (1.0 / temperature)
     return int(rng.choice(len(n), p=n / n.sum()))
+
+
+def improved_action(root: SearchNode, priors: np.ndarray, temperature: float, rng: np.random.Generator,
+                    c_visit: float = 50.0, c_scale: float = 1.0) -> int:
+    """The move to play after a `root_width` search: a proven win if there is one, else sampled from (T > 0) or
+    the argmax of the completed-Q policy. With every root move tried once and a handful of simulations, visit
+    counts say what the prior liked; the completed-Q policy also reads what each move was found to be worth (the
+    action choice of Gumbel MuZero's root, without its Gumbel noise)."""
+    win = root.proven_win()
+    if win is not None:
+        return win
+    p = completed_q_policy(root, priors, c_visit, c_scale)
+    if temperature > 0:
+        p = p ** (1.0 / temperature)
+        return int(rng.choice(len(p), p=p / p.sum()))
+    return int(np.argmax(p))
 
 
 def completed_q_policy(root: SearchNode, priors: np.ndarray, c_visit: float = 50.0, c_scale: float = 1.0) -> np.ndarray:

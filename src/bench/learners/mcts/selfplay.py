@@ -18,7 +18,8 @@ import numpy as np
 from bench.encoding import COMPACT_WORDS, compact_board
 from bench.learners.mcts.replay import top_k_policy
 from bench.learners.mcts.search import (
-    BatchedSearch, Evaluator, SearchConfig, SearchJob, SearchNode, advance, completed_q_policy, visit_policy,
+    BatchedSearch, Evaluator, SearchConfig, SearchJob, SearchNode, advance, completed_q_policy, improved_action,
+    visit_policy,
 )
 
 PIECE_VALUES = {chess.PAWN: 1, chess.KNIGHT: 3, chess.BISHOP: 3, chess.ROOK: 5, chess.QUEEN: 9}
@@ -102,6 +103,7 @@ class SelfPlay:
                 fpu_reduction=getattr(cfg, "fpu_reduction", None),
                 ply_cap=cfg.max_plies if getattr(cfg, "search_sees_cap", False) else 0, cap_value=self._cap_value,
                 scan=getattr(cfg, "scan", "none"), contempt=float(getattr(cfg, "contempt", 0.0)),
+                root_width=bool(getattr(cfg, "root_width", False)),
             ),
             rng,
         )
@@ -210,7 +212,11 @@ class SelfPlay:
             stats["resigned"] += 1
             return result
         temperature = 1.0 if game.board.ply() < cfg.temperature_plies else 0.0
-        action = visit_policy(root, temperature, self.rng)
+        if getattr(cfg, "root_width", False) and root.priors is not None:
+            action = improved_action(root, game.job.priors(), temperature, self.rng, cfg.completed_q_visit,
+                                     cfg.choice_q_scale)
+        else:
+            action = visit_policy(root, temperature, self.rng)
         game.board.push(root.moves[action])
         game.root = advance(root, action, game.history)
         return self._finished(game, stats)
