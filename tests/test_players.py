@@ -143,11 +143,19 @@ def test_watchdog_runs_an_action_only_when_its_call_outlives_the_deadline() -> N
 
     if hasattr(os, "fork"):  # a forked child has no watchdog thread: arming there must start its own
         read, write = os.pipe()
-        pid = os.fork()
-        if pid == 0:
-            child_fired = threading.Event()
-            watchdog.arm(0.05, child_fired.set)
-            os.write(write, b"1" if child_fired.wait(2.0) else b"0")
-            os._exit(0)
+        with watchdog._lock:  # forked while the parent's watchdog holds its lock: the child gets a fresh one
+            pid = os.fork()
+            if pid == 0:
+                child_fired = threading.Event()
+                watchdog.arm(0.05, child_fired.set)
+                os.write(write, b"1" if child_fired.wait(2.0) else b"0")
+                os._exit(0)
+        import select
+        import signal
+
+        answered = select.select([read], [], [], 10.0)[0]
+        if not answered:
+            os.kill(pid, signal.SIGKILL)
         os.waitpid(pid, 0)
+        assert answered, "a child forked while the watchdog's lock was held hung on it"
         assert os.read(read, 1) == b"1", "the watchdog did not run in a forked child"

@@ -218,6 +218,14 @@ class Watchdog:
         self._lock = threading.Lock()
         self._next_key = 0
         self._owner_pid = -1
+        if hasattr(os, "register_at_fork"):  # a fork while the watchdog thread holds the lock must not hang the child
+            os.register_at_fork(after_in_child=self._forget)
+
+    def _forget(self) -> None:
+        """In a forked child: a fresh lock and nothing armed (the parent's calls are the parent's)."""
+        self._lock = threading.Lock()
+        self._armed = {}
+        self._owner_pid = -1
 
     def arm(self, timeout: float, action: Callable[[], None]) -> int:
         """Run `action` once if `disarm(key)` has not been called within `timeout` seconds; returns the key."""
