@@ -10,7 +10,7 @@ import numpy as np
 
 from bench.compute import FlopCounter
 from bench.learners.mcts.evaluator import NetworkEvaluator
-from bench.learners.mcts.search import BatchedSearch, SearchConfig, SearchNode, history_counts, improved_action
+from bench.learners.mcts.search import BatchedSearch, SearchConfig, SearchNode, choose_move, history_counts
 from bench.network import PolicyValueNet
 from bench.players import MoveResult, PlayerBase
 
@@ -77,13 +77,8 @@ class MctsPlayer(PlayerBase):
             root = SearchNode.root(board)
         self.search.search([root], [history], [self.simulations])
         if not root.moves:
-            action = None
-        elif self.cfg.root_width and root.priors is not None:
-            action = improved_action(root, root.priors, 0.0, self.rng, *self.completed_q)
-        else:
-            action = root.best_action()
-        if action is None:
             raise ValueError("no legal move: the game is over")
+        action = choose_move(root, root.priors, self.cfg.root_width, 0.0, self.rng, self.completed_q)
         self.root = root
         visits = int(root.child_n[action])
         return MoveResult(

@@ -483,6 +483,15 @@ def improved_action(root: SearchNode, priors: np.ndarray, temperature: float, rn
     return int(np.argmax(p))
 
 
+def choose_move(root: SearchNode, priors: np.ndarray | None, root_width: bool, temperature: float,
+                rng: np.random.Generator, completed_q: tuple[float, float]) -> int:
+    """The move a finished search plays: after a `root_width` search the completed-Q choice (`improved_action`,
+    `completed_q` = (c_visit, c_scale)), else by visits (`visit_policy`); a proven win first either way."""
+    if root_width and priors is not None:
+        return improved_action(root, priors, temperature, rng, *completed_q)
+    return visit_policy(root, temperature, rng)
+
+
 def completed_q_policy(root: SearchNode, priors: np.ndarray, c_visit: float = 50.0, c_scale: float = 1.0) -> np.ndarray:
     """Gumbel MuZero's improved policy (Danihelka et al. 2022, eqs. 10-11): softmax(log prior + sigma(completed Q)).
 

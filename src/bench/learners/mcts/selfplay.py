@@ -18,8 +18,7 @@ import numpy as np
 from bench.encoding import COMPACT_WORDS, compact_board
 from bench.learners.mcts.replay import top_k_policy
 from bench.learners.mcts.search import (
-    BatchedSearch, Evaluator, SearchConfig, SearchJob, SearchNode, advance, completed_q_policy, improved_action,
-    visit_policy,
+    BatchedSearch, Evaluator, SearchConfig, SearchJob, SearchNode, advance, choose_move, completed_q_policy,
 )
 
 PIECE_VALUES = {chess.PAWN: 1, chess.KNIGHT: 3, chess.BISHOP: 3, chess.ROOK: 5, chess.QUEEN: 9}
@@ -212,11 +211,9 @@ class SelfPlay:
             stats["resigned"] += 1
             return result
         temperature = 1.0 if game.board.ply() < cfg.temperature_plies else 0.0
-        if getattr(cfg, "root_width", False) and root.priors is not None:
-            action = improved_action(root, game.job.priors(), temperature, self.rng, cfg.completed_q_visit,
-                                     cfg.choice_q_scale)
-        else:
-            action = visit_policy(root, temperature, self.rng)
+        priors = game.job.priors() if root.priors is not None else None
+        action = choose_move(root, priors, bool(getattr(cfg, "root_width", False)), temperature, self.rng,
+                             (cfg.completed_q_visit, cfg.choice_q_scale))
         game.board.push(root.moves[action])
         game.root = advance(root, action, game.history)
         return self._finished(game, stats)
