@@ -158,15 +158,13 @@ class LimitedMcts:
         """The move an expanded root's search picks, as the evaluation player picks it: a proven win (a scan or the
         root's widening can prove one before any simulation), else after a `root_width` search the completed-Q
         choice, else the most visited move; the prior's favourite when no simulation ran."""
-        from bench.learners.mcts.search import improved_action
+        from bench.learners.mcts.search import choose_move
 
         player = self.player
-        win = root.proven_win()
-        if win is not None:
-            return int(win)
-        if player.search.cfg.root_width and job.widened:
-            return improved_action(root, root.priors, 0.0, player.rng, *player.completed_q)
-        return root.best_action() if done else int(root.priors.argmax())
+        widened = player.search.cfg.root_width and job.widened
+        if not done and not widened and root.proven_win() is None:
+            return int(root.priors.argmax())
+        return choose_move(root, root.priors, widened, 0.0, player.rng, player.completed_q)
 
     @staticmethod
     def info(root: Any, nodes: int, seconds: float, first_action: int | None = None) -> SearchInfo:
