@@ -21,7 +21,7 @@ class GeneratorConfig:
     """Start positions: start | openings | random_play | rollouts | ladder_games | endgame | mate_in_one | file."""
     verifier: str = "result"
     """How a rollout is scored: game (played to the end, draws fail) | result (game result, adjudicated at the
-    horizon) | mate | material | eval."""
+    horizon) | mate | material | eval | capture (a move that wins material by static exchange)."""
     horizon: int = 20
     """Learner moves per rollout (the opponent replies after each; a game over ends it earlier)."""
     opponent: str = "random"
@@ -56,6 +56,8 @@ class GeneratorConfig:
     """game verifier: reward of a draw of any kind, the horizon (the rollout's ply cap) included."""
     length_penalty: float = 0.2
     """game verifier: a win scores 1 - length_penalty * learner moves / horizon (quicker mates score more)."""
+    min_gain: int = 2
+    """capture verifier: pawns of material (1/3/3/5/9) the learner's move must win by static exchange."""
 
 
 @dataclass

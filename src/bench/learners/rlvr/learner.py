@@ -31,7 +31,7 @@ from bench.learners.rlvr.player import PolicyPlayer
 from bench.learners.rlvr.rollouts import Opponents, RolloutBatch, RolloutEngine
 from bench.learners.rlvr.sources import RandomPlaySource, ReservoirSource
 from bench.learners.rlvr.tasks import Task
-from bench.learners.rlvr.verifiers import EnginePool, Verifiers
+from bench.learners.rlvr.verifiers import EnginePool, Verifiers, stops_after_last_move
 from bench.network import NUM_MOVES, PolicyValueNet, masked_log_softmax
 
 log = logging.getLogger(__name__)
@@ -276,12 +276,12 @@ class RlvrLearner:
         rungs = {str(r.name): r for r in self.context.rungs}
         for gc in self.params.values():
             opponent = rungs.get(self.opponents.resolve(str(gc.opponent)))
-            replies = int(gc.horizon) > 1 or str(gc.verifier) not in ("mate", "eval")  # stops_after_last_move
+            replies = int(gc.horizon) > 1 or not stops_after_last_move(str(gc.verifier))
             if opponent is not None and str(opponent.kind) != "random" and replies:
                 used.append("engine opponent")
             if str(gc.verifier) in ("eval", "result") or (str(gc.verifier) == "material" and int(gc.confirm_nodes) > 0):
                 used.append("engine-judged rewards")
-            if str(gc.verifier) == "material":
+            if str(gc.verifier) in ("material", "capture"):
                 used.append("material adjudication")
         return [name for name in OUTSIDE_KNOWLEDGE if name in used]
 

@@ -3,9 +3,14 @@
     python -m bench.learners.rlvr.make_tasks mate_in_one --count 200 --seed 0 --out conf/tasks/mate_in_one.epd
     python -m bench.learners.rlvr.make_tasks endgame --material KQvK --count 100 --seed 0 --out conf/tasks/kqk.epd
     python -m bench.learners.rlvr.make_tasks conversion --count 2000 --seed 0 --out conf/tasks/conversion
+    python -m bench.learners.rlvr.make_tasks capture --count 600 --seed 0 --out conf/tasks/capture.epd
 
 Mate-in-one positions come from random-play games scanned ply by ply and from random KQvK/KRvK-like placements;
 each line lists every mating move as `bm`, so the file can be re-verified by the rules at any time.
+
+`capture` positions (seed claim 2's second chess family) come from random-play games too: the side to move has a
+move that wins at least `--min-gain` pawns by static exchange (`exchange.py`), no mate in one, and at least one
+other capture that does not win (so "a capture" is not the answer by itself); every winning move is listed as `bm`.
 
 `conversion` writes the task sets of games against the random mover, from the positions such games reach: a
 converter (mate in one when it sees it, most of the time; else the most valuable capture, most of the time; else a
@@ -26,12 +31,14 @@ from typing import Any
 import chess
 import chess.engine
 
+from bench.learners.rlvr.exchange import winning_moves
 from bench.learners.rlvr.sources import (
     MateInOneSource,
     SearchBudget,
     forced_mate,
     mating_moves,
     random_endgame,
+    random_play,
 )
 from bench.learners.rlvr.tasks import write_epd
 from bench.learners.rlvr.verifiers import PIECE_VALUES, EnginePool, material
@@ -51,6 +58,28 @@ def mate_in_one_positions(count: int, seed: int, min_ply: int = 4, max_ply: int 
         mates = mating_moves(board)
         assert mates, "MateInOneSource returned a position without a mate in one"
         out.append((board, {"bm": mates, "id": f"m1.{len(out) + 1:04d}", "verifier": "mate", "horizon": 1}))
+    return out
+
+
+def capture_positions(count: int, seed: int, min_gain: int = 2, min_ply: int = 4,
+                      max_ply: int = 80) -> list[tuple[chess.Board, dict]]:
+    """`count` distinct random-play positions with a move winning `min_gain` pawns by static exchange, no mate in
+    one and a capture that does not win; each with every winning move and an id."""
+    rng = random.Random(seed)
+    seen: set[str] = set()
+    out: list[tuple[chess.Board, dict]] = []
+    while len(out) < count:
+        board = random_play(rng, rng.randint(min_ply, max_ply))
+        if board.is_game_over() or board.epd() in seen:
+            continue
+        seen.add(board.epd())
+        if mating_moves(board):
+            continue
+        wins = winning_moves(board, min_gain)
+        decoys = [m for m in board.legal_moves if board.is_capture(m) and m not in wins]
+        if wins and decoys:
+            position = chess.Board(board.fen())
+            out.append((position, {"bm": wins, "id": f"cap.{len(out) + 1:04d}", "verifier": "capture", "horizon": 1}))
     return out
 
 
@@ -152,11 +181,12 @@ def _classify(board: chess.Board, mates: list[chess.Move], rng: random.Random, o
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("kind", choices=["mate_in_one", "endgame", "conversion"])
+    parser.add_argument("kind", choices=["mate_in_one", "endgame", "conversion", "capture"])
     parser.add_argument("--count", type=int, default=200)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--material", default="KQvK")
     parser.add_argument("--horizon", type=int, default=20)
+    parser.add_argument("--min-gain", type=int, default=2, help="capture: pawns a winning move must win")
     parser.add_argument("--out", required=True)
     parser.add_argument("--stockfish", default=None, help="conversion: the Stockfish binary (default: found on PATH)")
     args = parser.parse_args(argv)
@@ -179,6 +209,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.kind == "mate_in_one":
         rows = mate_in_one_positions(args.count, args.seed)
         header = f"Mate-in-one tasks, every mating move listed as bm (checked by the rules).\nMade by: {command}"
+    elif args.kind == "capture":
+        rows = capture_positions(args.count, args.seed, args.min_gain)
+        header = (f"Win-material tasks: every move winning at least {args.min_gain} pawns by static exchange listed as "
+                  f"bm (checked by the rules); no mate in one; a capture that does not win.\nMade by: {command}")
     else:
         rows = endgame_positions(args.material, args.count, args.seed, args.horizon)
         header = f"{args.material} endgames (legal random placements), side to move is the learner.\nMade by: {command}"

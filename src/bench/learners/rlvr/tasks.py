@@ -21,7 +21,7 @@ import chess
 
 from bench.errors import BenchError
 
-VERIFIERS = ("result", "mate", "material", "eval", "game")
+VERIFIERS = ("result", "mate", "material", "eval", "game", "capture")
 
 
 @dataclass(frozen=True)
@@ -31,7 +31,7 @@ class Task:
     fen: str
     """Start position; the side to move is the learner."""
     verifier: str
-    """result | mate | material | eval | game (see verifiers.py)."""
+    """result | mate | material | eval | game | capture (see verifiers.py)."""
     horizon: int
     """Learner moves per rollout."""
     opponent: str

@@ -13,6 +13,9 @@
   threefold repetition, fifty moves, insufficient material, and the horizon, which is the rollout's ply cap)
   scores `draw_reward` (0 by default: against a weak opponent a draw is a failure to convert); a loss scores 0.
   Rules only, no engine call.
+- `capture`: 1 when the learner's move wins at least `min_gain` pawns of material by static exchange on the square
+  it captures on (`exchange.py`: every recapture there played out, each side free to stop), or mates at once; else
+  0. Judged after the learner's move, by the rules alone (no engine call, no reply played).
 
 Every rollout ends where the evaluation's rules end a game (`games.py`): checkmate, stalemate, insufficient
 material, and, drawn at once, the third occurrence of a position or fifty moves without a capture or pawn move.
@@ -37,6 +40,7 @@ import chess
 import chess.engine
 
 from bench.errors import BenchError
+from bench.learners.rlvr.exchange import static_exchange
 from bench.learners.rlvr.tasks import Task
 from bench.players import EngineFailure, engine_call, open_engine
 
@@ -177,9 +181,9 @@ class Finished:
 
 
 def stops_after_last_move(verifier: str) -> bool:
-    """Whether a rollout ends right after the learner's last move (mate: the outcome is fixed by then; eval: the
-    learner's own move is judged, not the opponent's reply)."""
-    return verifier in ("mate", "eval")
+    """Whether a rollout ends right after the learner's last move (mate: the outcome is fixed by then; eval and
+    capture: the learner's own move is judged, not the opponent's reply)."""
+    return verifier in ("mate", "eval", "capture")
 
 
 class Verifiers:
@@ -203,6 +207,8 @@ class Verifiers:
                 rewards[i] = 1.0 if mated and it.learner_moves <= it.params.mate_in else 0.0
             elif kind == "game":
                 rewards[i] = self._game(it)
+            elif kind == "capture":
+                rewards[i] = self._capture(it)
             elif kind == "result":
                 result = game_result(it.end, it.learner)
                 if result is not None:
@@ -262,6 +268,18 @@ class Verifiers:
         if result == 0.0:
             return 0.0
         return float(it.params.draw_reward)
+
+    @staticmethod
+    def _capture(it: Finished) -> float:
+        """The `capture` verifier: 1 when the learner's last move (the rollout stops after it) won `min_gain` pawns
+        by static exchange, or mated."""
+        if it.end.is_checkmate() and it.end.turn != it.learner:
+            return 1.0
+        if not it.end.move_stack or it.end.turn == it.learner:
+            return 0.0
+        before = it.end.copy(stack=True)
+        move = before.pop()
+        return 1.0 if static_exchange(before, move) >= int(it.params.min_gain) else 0.0
 
     @staticmethod
     def _scaled(gain: float, it: Finished) -> float:

@@ -72,7 +72,7 @@ class HeldoutSet:
         try:
             for task in self.tasks:
                 params = learner._params_of(task)
-                if task.horizon == 1 and task.verifier in ("mate", "material", "game"):
+                if task.horizon == 1 and task.verifier in ("mate", "material", "game", "capture"):
                     board = task.board()
                     legal, _, logliks = learner.score_position(board)
                     finished = []

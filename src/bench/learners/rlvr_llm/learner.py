@@ -283,6 +283,8 @@ class RlvrLlmLearner:
 
     def score_answers(self, prompt: Prompt, answers: list[str]) -> torch.Tensor:
         """Log-likelihoods of `answers` after `prompt` by icl's scoring (no gradient, prefix cache), counted."""
+        if not self.counting:  # measurement (the held-out set): nothing to count, no dispatch mode's overhead
+            return torch.tensor(self.backend.score(prompt, answers, end=bool(self.cfg.score_end)).logprobs)
         with count_flops() as measured:
             scores = self.backend.score(prompt, answers, end=bool(self.cfg.score_end))
         self._count(scores.tokens_in + scores.tokens_out, 1, infer_flops=measured.total)
@@ -564,7 +566,7 @@ class RlvrLlmLearner:
         gens = list(self.task_params.values())
         if any(str(rungs[self.opponents.resolve(str(gc.opponent))].kind) != "random"
                for gc in gens if self.opponents.resolve(str(gc.opponent)) in rungs and int(gc.horizon) > 1
-               and str(gc.verifier) not in ("mate", "eval")):
+               and not stops_after_last_move(str(gc.verifier))):
             used.append("engine opponent")
         if any(str(gc.verifier) in ("eval", "result") or (str(gc.verifier) == "material" and int(gc.confirm_nodes) > 0)
                for gc in gens):
@@ -575,8 +577,13 @@ class RlvrLlmLearner:
 
     def eval_info(self) -> dict[str, Any]:
         """The held-out set scored now (learning time not charged), the steps' curves and the compute breakdown."""
-        with self.context.meter.paused():
-            heldout = self.heldout.score(self) if self.heldout.tasks else {}
+        threads = torch.get_num_threads()
+        torch.set_num_threads(self.threads)  # called after the evaluation's games: nothing else runs, every core
+        try:
+            with self.context.meter.paused():
+                heldout = self.heldout.score(self) if self.heldout.tasks else {}
+        finally:
+            torch.set_num_threads(threads)
         if heldout:
             if self.heldout_start is None:
                 self.heldout_start = heldout
