@@ -61,3 +61,12 @@ def test_without_family_runs_the_claim_is_the_external_one(tmp_path: Path) -> No
     family_run(tmp_path, "addition", 0, [(0, 0.2), (10, 0.6)], 1e8)
     claim = claim_rlvr_cost(Analysis(load_runs([tmp_path]), load_settings()))
     assert "Measured here" not in claim.evidence
+
+
+def test_the_heldout_plot_draws_every_family_run_and_only_them(runs: list, tmp_path: Path) -> None:
+    from bench.report.plots import plot_heldout
+
+    path = plot_heldout(runs, tmp_path / "heldout.png")
+    assert path is not None and path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    others = [run for run in runs if run.learner != "rlvr_llm"]
+    assert plot_heldout(others, tmp_path / "none.png") is None and not (tmp_path / "none.png").exists()

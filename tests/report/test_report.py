@@ -44,7 +44,7 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> Report:
 
 def test_writes_every_file_and_plot(report: Report) -> None:
     assert report.index.is_file() and report.markdown.is_file()
-    assert set(report.plots) == set(PLOTS)
+    assert set(report.plots) == set(PLOTS) - {"heldout.png"}  # claim 2's family runs: test_claim2_measured.py
     for png in report.plots.values():
         assert png.parent == report.out
         assert_png(png)
@@ -53,7 +53,7 @@ def test_writes_every_file_and_plot(report: Report) -> None:
 
 def test_html_is_self_contained(report: Report) -> None:
     text = report.index.read_text()
-    assert text.count('src="data:image/png;base64,') == len(PLOTS)
+    assert text.count('src="data:image/png;base64,') == len(report.plots)
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:|//)""", text)
     assert "<script" not in text.lower() and "<link" not in text.lower()
 
@@ -77,7 +77,7 @@ def test_markdown_has_the_same_tables(report: Report) -> None:
     # judged in every unit: forward passes leave it inconclusive (test_claim3_sample_efficiency.py)
     assert "| 3 | MCTS self-play is far more sample-efficient than RLVR. | inconclusive |" in md
     assert "### Seed claim 3 unit by unit" in md and "| forward passes | yes |" in md
-    for name in PLOTS:
+    for name in report.plots:
         assert f"![{name}]({name})" in md
 
 

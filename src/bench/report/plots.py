@@ -26,6 +26,7 @@ from bench.report.units import FORWARD_PASSES, LEARNING_FLOPS, POSITIONS, TOTAL_
 
 COLOURS = {"mcts": "#1f77b4", "rlvr": "#d62728", "icl": "#2ca02c", "random": "#7f7f7f"}
 OTHER_COLOURS = ["#9467bd", "#8c564b", "#e377c2", "#bcbd22", "#17becf", "#ff7f0e"]
+FAMILY_COLOURS = [*COLOURS.values(), *OTHER_COLOURS]
 STYLES = ["-", "--", "-.", ":"]
 MARKERS = ["o", "s", "D", "^", "v", "P", "X"]
 RC = {"text.usetex": False, "font.size": 9, "axes.grid": True, "grid.alpha": 0.3}
@@ -354,11 +355,49 @@ def plot_train_vs_test(runs: list[Run], path: Path) -> Path | None:
         return _save(fig, path)
 
 
+def plot_heldout(runs: list[Run], path: Path) -> Path | None:
+    """Seed claim 2's curves (issue 19): held-out success against FLOPs and against rollouts, one line per run, one
+    colour per task family, chess families solid and the others dashed."""
+    from bench.report.claims.claim2_measured import curve, family_of
+
+    found = [(family_of(run), run) for run in runs]
+    found = [(name, run) for name, run in found if name is not None and len(curve(run, "FLOPs")) >= 2]
+    if not found:
+        return None
+    names = sorted({name for name, _ in found})
+    with matplotlib.rc_context(RC):
+        fig = Figure(figsize=(12, 4.5), layout="constrained")
+        axes = fig.subplots(1, 2)
+        for ax, unit in zip(axes, ("FLOPs", "rollouts")):
+            labelled: set[str] = set()
+            for name, run in sorted(found, key=lambda pair: (pair[0], pair[1].seed)):
+                points = curve(run, unit)
+                k = names.index(name)
+                ax.plot([x for x, _ in points], [y for _, y in points], color=FAMILY_COLOURS[k % len(FAMILY_COLOURS)],
+                        ls="-" if name.startswith("chess/") else "--", marker=MARKERS[k % len(MARKERS)], ms=3.5,
+                        lw=1.2, label=_short(name) if name not in labelled else None)
+                labelled.add(name)
+            ax.set_xscale("symlog", linthresh=_smallest_positive([x for _, r in found for x, _ in curve(r, unit)]))
+            ax.set_ylim(-0.03, 1.03)
+            ax.set_xlabel(("FLOPs while learning (training + inference)" if unit == "FLOPs" else "rollouts")
+                          + " (symmetric-log scale)")
+            ax.set_ylabel("held-out success (greedy, never trained on)")
+            ax.set_title(f"task families: held-out success against {unit}")
+            ax.legend(fontsize=7)
+        return _save(fig, path)
+
+
+def _smallest_positive(values: list[float]) -> float:
+    positive = [v for v in values if v > 0]
+    return min(positive) if positive else 1.0
+
+
 PLOTS: dict[str, Callable[[list[Run], Path, ReportSettings], Path | None]] = {
     "elo_vs_flops.png": plot_elo_vs_flops,
     "elo_vs_samples.png": plot_elo_vs_samples,
     "elo_vs_wall.png": lambda runs, p, s: plot_elo_vs(runs, "compute.wall_s", p, "Elo against learner wall-clock"),
     "test_time.png": lambda runs, p, s: plot_train_vs_test(runs, p),
+    "heldout.png": lambda runs, p, s: plot_heldout(runs, p),
 }
 """File name -> plot function(runs, path, settings); the report writes them in this order."""
 
@@ -391,6 +430,10 @@ def captions(settings: ReportSettings) -> dict[str, str]:
                          "`benchmarks/conversion.py --save` results, its wins by checkmate against the random mover "
                          "(rule set mate, Wilson 95% intervals) against search simulations, the untrained agent of "
                          "the same games dashed.",
+        "heldout.png": "Seed claim 2's yardstick: held-out success (greedy, on problems never trained on) against "
+                       "the FLOPs and the rollouts spent learning, one line per run (seed), one colour per task "
+                       "family; chess families solid, the others dashed. The table 'Seed claim 2 measured' reads the "
+                       "compute where each line first closes 50% and 90% of its gap to 1.0. " + ZERO_NOTE,
     }
 
 
