@@ -114,3 +114,25 @@ def test_memory_state_round_trip() -> None:
     again.load_state_dict(memory.state_dict())
     assert again.prompt_games() == memory.prompt_games()
     assert again.info() == memory.info()
+
+
+def test_check_marks_false_writes_every_move_without_plus_or_hash() -> None:
+    from bench.learners.rlvr_llm.policy import candidates
+
+    board = chess.Board("6k1/5ppp/8/8/8/8/5PPP/R5K1 w - - 0 1")  # Ra8# mates
+    board.push_san("Kf1")
+    board.push_san("h6")
+    board.push_san("Ra8+")
+    board.push_san("Kh7")  # the game so far holds a check
+    marked = PromptBuilder(templates(), show_legal=True)
+    plain = PromptBuilder(OmegaConf.merge(templates(), {"check_marks": False}), show_legal=True)
+    assert "Ra8+" in marked.current_text(board) and "+" not in plain.current_text(board).split("FEN")[0]
+    mate = chess.Board("6k1/5ppp/8/8/8/8/5PPP/R5K1 w - - 0 1")
+    assert "Ra8#" in marked.legal_sans(mate) and "Ra8" in plain.legal_sans(mate)
+    legal, answers = candidates(plain, mate)
+    assert len(answers) == len(legal) and not any(a.rstrip().endswith(("#", "+")) for a in answers)
+    assert any(a.endswith("#") for a in candidates(marked, mate)[1])
+    blunder = Mistake(ply=2, move_number="2.", played="Qxf7+", best="Nf3", drop_cp=850)
+    text = plain.history_text([record(1, "1. e4 e5 2. Qxf7+ Ke7", (blunder,))])
+    assert "+" not in text and "2. Qxf7 Ke7" in text
+

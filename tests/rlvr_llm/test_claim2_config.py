@@ -30,6 +30,7 @@ def test_every_family_composes_on_the_same_learner(family: str) -> None:
     assert cfg.budget.eval_at_start and list(cfg.budget.points)[-1] == cfg.budget.amount
     if family in ("mate1", "mate2", "capture"):
         assert cfg.learner.family.name == "chess"
+        assert cfg.learner.prompts.check_marks is False  # no "#" to read a mate off
         held = HeldoutSet.from_config(cfg.learner.heldout)
         assert len(held.tasks) == 48
         files = [g for g in cfg.learner.generators if g.source == "file"]

@@ -48,6 +48,9 @@ class PromptConfig:
     """Sent after an illegal answer in generate mode; fields: {answer} {reason} {legal}."""
     answer: str = MISSING
     """How a move is written as the model's answer (scored in score mode); field: {move} (SAN)."""
+    check_marks: bool = True
+    """SAN with its check and mate marks (`Qh7+`, `Qh7#`); false writes every move without them, in the answers,
+    the legal-moves line and the game so far, so a mate has to be seen on the board, not read off a `#`."""
 
 
 @dataclass

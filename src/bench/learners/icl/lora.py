@@ -74,10 +74,10 @@ def lesson_examples(record: GameRecord, builder: PromptBuilder, history: str, ob
             if m.ply >= len(positions):
                 raise BenchError(f"game {record.index}: lesson ply {m.ply} is beyond its {len(positions)} plies")
             board = positions[m.ply][0]
-            out.append(Example(builder.prompt(history, board), builder.answer(m.best), 1.0))
+            out.append(Example(builder.prompt(history, board), builder.answer(builder.mark(m.best)), 1.0))
         return out
     color = chess.WHITE if record.color == "White" else chess.BLACK
-    return [Example(builder.prompt(history, board), builder.answer(board.san(move)), advantage)
+    return [Example(builder.prompt(history, board), builder.answer(builder.san(board, move)), advantage)
             for board, move in positions if board.turn == color]
 
 

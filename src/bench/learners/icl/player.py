@@ -167,7 +167,7 @@ class IclPlayer(PlayerBase):
 
     def _score(self, board: chess.Board, cost: dict[str, int]) -> chess.Move:
         legal = list(board.legal_moves)
-        answers = [self.builder.answer(board.san(m)) for m in legal]
+        answers = [self.builder.answer(self.builder.san(board, m)) for m in legal]
         scores = self.backend.score(self.builder.prompt(self.history, board), answers, end=self.settings.score_end)
         values = [lp / n if self.settings.score_norm == "mean" else lp for lp, n in zip(scores.logprobs, scores.lengths)]
         if self.settings.temperature > 0:

@@ -7,6 +7,7 @@ the current game (its moves first, then the position, which change every move).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,6 +34,10 @@ class Prompt:
 
     def with_turns(self, *turns: tuple[str, str]) -> "Prompt":
         return Prompt(self.system, self.history, self.current, self.turns + tuple(turns))
+
+
+MARKS = re.compile(r"[+#]")
+"""Check and mate marks in SAN movetext (`check_marks=false` removes them)."""
 
 
 def movetext(board: chess.Board) -> str:
@@ -78,11 +83,13 @@ class PromptBuilder:
         """One past game for the history block, with its engine feedback if any."""
         feedback = ""
         if record.mistakes:
-            lines = [self.t.feedback_line.format(move_number=m.move_number, played=m.played, best=m.best,
-                                                 drop=f"{m.drop_cp / 100:.1f}") for m in record.mistakes]
+            lines = [self.t.feedback_line.format(move_number=m.move_number, played=self.mark(m.played),
+                                                 best=self.mark(m.best), drop=f"{m.drop_cp / 100:.1f}")
+                     for m in record.mistakes]
             feedback = self.t.feedback_header + "".join(lines)
+        moves = record.moves if self.check_marks else MARKS.sub("", record.moves)
         return self.t.history_game.format(index=record.index, color=record.color, opponent=record.opponent,
-                                          result=record.result, outcome=record.outcome, moves=record.moves,
+                                          result=record.result, outcome=record.outcome, moves=moves,
                                           feedback=feedback)
 
     def history_text(self, records: list[GameRecord]) -> str:
@@ -90,14 +97,26 @@ class PromptBuilder:
             return ""
         return self.t.history_header + "".join(self.game_text(r) for r in records)
 
+    @property
+    def check_marks(self) -> bool:
+        return bool(getattr(self.t, "check_marks", True))
+
+    def mark(self, san: str) -> str:
+        """`san` as the prompts write moves: without its check or mate mark when `check_marks` is false."""
+        return san if self.check_marks else san.rstrip("+#")
+
+    def san(self, board: chess.Board, move: chess.Move) -> str:
+        """`move` in SAN as the prompts and answers write it (`mark`)."""
+        return self.mark(board.san(move))
+
     def legal_sans(self, board: chess.Board) -> list[str]:
-        return [board.san(m) for m in board.legal_moves]
+        return [self.san(board, m) for m in board.legal_moves]
 
     def current_text(self, board: chess.Board) -> str:
         legal = self.t.legal.format(moves=" ".join(self.legal_sans(board))) if self.show_legal else ""
         color = "White" if board.turn == chess.WHITE else "Black"
-        return self.t.position.format(color=color, moves=movetext(board) or "(no moves yet)", fen=board.fen(),
-                                      legal=legal)
+        moves = movetext(board) if self.check_marks else MARKS.sub("", movetext(board))
+        return self.t.position.format(color=color, moves=moves or "(no moves yet)", fen=board.fen(), legal=legal)
 
     def prompt(self, history: str, board: chess.Board) -> Prompt:
         return Prompt(self.t.system, history, self.current_text(board))

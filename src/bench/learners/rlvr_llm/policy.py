@@ -28,7 +28,7 @@ from bench.learners.rlvr.grpo import clipped_surrogate, kl_k3
 def candidates(builder: PromptBuilder, board: chess.Board) -> tuple[list[chess.Move], list[str]]:
     """The legal moves of `board` and their answer texts (icl's `answer` template with the SAN)."""
     legal = list(board.legal_moves)
-    return legal, [builder.answer(board.san(m)) for m in legal]
+    return legal, [builder.answer(builder.san(board, m)) for m in legal]
 
 
 @dataclass(frozen=True)
