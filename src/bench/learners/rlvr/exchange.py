@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import chess
 
-VALUES = {chess.PAWN: 1, chess.KNIGHT: 3, chess.BISHOP: 3, chess.ROOK: 5, chess.QUEEN: 9, chess.KING: 0}
-"""Pawns per piece (1/3/3/5/9), the same scale as the rlvr verifiers' `material`."""
+PIECE_VALUES = {chess.PAWN: 1, chess.KNIGHT: 3, chess.BISHOP: 3, chess.ROOK: 5, chess.QUEEN: 9, chess.KING: 0}
+"""Pawns per piece (1/3/3/5/9): the scale of every rlvr material count (`verifiers.material` imports it)."""
 
 
 def captured_value(board: chess.Board, move: chess.Move) -> int:
@@ -23,22 +23,23 @@ def captured_value(board: chess.Board, move: chess.Move) -> int:
     gain over the pawn."""
     gain = 0
     if board.is_en_passant(move):
-        gain = VALUES[chess.PAWN]
+        gain = PIECE_VALUES[chess.PAWN]
     else:
         victim = board.piece_type_at(move.to_square)
         if victim is not None:
-            gain = VALUES[victim]
+            gain = PIECE_VALUES[victim]
     if move.promotion:
-        gain += VALUES[move.promotion] - VALUES[chess.PAWN]
+        gain += PIECE_VALUES[move.promotion] - PIECE_VALUES[chess.PAWN]
     return gain
 
 
 def _best_recapture(board: chess.Board, square: chess.Square) -> int:
     """What the side to move wins by recapturing on `square` and letting the exchange run on (0: it stops)."""
-    attackers = [m for m in board.legal_moves if m.to_square == square and (not m.promotion or m.promotion == chess.QUEEN)]
+    attackers = [m for m in board.legal_moves
+                 if m.to_square == square and m.promotion in (None, chess.QUEEN)]
     if not attackers:
         return 0
-    cheapest = min(attackers, key=lambda m: (VALUES[board.piece_type_at(m.from_square)], m.uci()))
+    cheapest = min(attackers, key=lambda m: (PIECE_VALUES[board.piece_type_at(m.from_square)], m.uci()))
     gain = captured_value(board, cheapest)
     board.push(cheapest)
     try:
@@ -74,4 +75,4 @@ def winning_moves(board: chess.Board, min_gain: int) -> list[chess.Move]:
     return out
 
 
-__all__ = ["VALUES", "captured_value", "static_exchange", "winning_moves"]
+__all__ = ["PIECE_VALUES", "captured_value", "static_exchange", "winning_moves"]

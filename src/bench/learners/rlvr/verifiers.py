@@ -40,13 +40,12 @@ import chess
 import chess.engine
 
 from bench.errors import BenchError
-from bench.learners.rlvr.exchange import static_exchange
+from bench.learners.rlvr.exchange import PIECE_VALUES, static_exchange
 from bench.learners.rlvr.tasks import Task
 from bench.players import EngineFailure, engine_call, open_engine
 
 log = logging.getLogger(__name__)
 
-PIECE_VALUES = {chess.PAWN: 1, chess.KNIGHT: 3, chess.BISHOP: 3, chess.ROOK: 5, chess.QUEEN: 9, chess.KING: 0}
 MATE_CP = 10_000
 
 
