@@ -233,16 +233,21 @@ class RlvrLlmLearner:
 
     # -- the model in and out of training -------------------------------------------------------------------------
     @contextmanager
+    def _every_core(self) -> Iterator[None]:
+        """torch on `self.threads` (every core by default) inside the block: nothing else runs then (play uses
+        llm.threads)."""
+        threads = torch.get_num_threads()
+        torch.set_num_threads(self.threads)
+        try:
+            yield
+        finally:
+            torch.set_num_threads(threads)
+
+    @contextmanager
     def _training(self) -> Iterator[None]:
         """No forward pass of a player or of sampling runs while weights change; the prefix cache is dropped after."""
-        threads = torch.get_num_threads()
-        with self.backend.exclusive():
-            torch.set_num_threads(self.threads)
-            try:
-                with torch.enable_grad():
-                    yield
-            finally:
-                torch.set_num_threads(threads)
+        with self.backend.exclusive(), self._every_core(), torch.enable_grad():
+            yield
         self.backend.weights_changed()
 
     def _reference(self) -> Any:
@@ -292,12 +297,8 @@ class RlvrLlmLearner:
 
     # -- one GRPO step ------------------------------------------------------------------------------------------
     def improve(self) -> None:
-        threads = torch.get_num_threads()
-        torch.set_num_threads(self.threads)  # nothing else runs while learning: every core (play uses llm.threads)
-        try:
+        with self._every_core():  # nothing else runs while learning
             self._improve()
-        finally:
-            torch.set_num_threads(threads)
 
     def _improve(self) -> None:
         if not self.sft_done:
@@ -577,13 +578,8 @@ class RlvrLlmLearner:
 
     def eval_info(self) -> dict[str, Any]:
         """The held-out set scored now (learning time not charged), the steps' curves and the compute breakdown."""
-        threads = torch.get_num_threads()
-        torch.set_num_threads(self.threads)  # called after the evaluation's games: nothing else runs, every core
-        try:
-            with self.context.meter.paused():
-                heldout = self.heldout.score(self) if self.heldout.tasks else {}
-        finally:
-            torch.set_num_threads(threads)
+        with self._every_core(), self.context.meter.paused():  # called after the evaluation's games, alone
+            heldout = self.heldout.score(self) if self.heldout.tasks else {}
         if heldout:
             if self.heldout_start is None:
                 self.heldout_start = heldout
