@@ -117,9 +117,13 @@ def _curves(runs: list[Run], field: str, learners: set[str] | None = None) -> li
 
 
 def _set_x_scale(ax: Axes, curves: list[Curve]) -> str:
+    """`_log_x` over the curves' points."""
+    return _log_x(ax, [p.x for c in curves for p in c.points])
+
+
+def _log_x(ax: Axes, xs: list[float]) -> str:
     """A log x axis that still shows x = 0: symmetric-log with its linear part from 0 to the smallest positive x
     (ZERO_NOTE) when any point sits at 0, plain log otherwise. Returns the axis label's suffix."""
-    xs = [p.x for c in curves for p in c.points]
     positive = [x for x in xs if x > 0]
     if not positive:
         return ""
@@ -377,19 +381,13 @@ def plot_heldout(runs: list[Run], path: Path) -> Path | None:
                         ls="-" if name.startswith("chess/") else "--", marker=MARKERS[k % len(MARKERS)], ms=3.5,
                         lw=1.2, label=_short(name) if name not in labelled else None)
                 labelled.add(name)
-            ax.set_xscale("symlog", linthresh=_smallest_positive([x for _, r in found for x, _ in curve(r, unit)]))
+            suffix = _log_x(ax, [x for _, r in found for x, _ in curve(r, unit)])
             ax.set_ylim(-0.03, 1.03)
-            ax.set_xlabel(("FLOPs while learning (training + inference)" if unit == "FLOPs" else "rollouts")
-                          + " (symmetric-log scale)")
+            ax.set_xlabel(("FLOPs while learning (training + inference)" if unit == "FLOPs" else "rollouts") + suffix)
             ax.set_ylabel("held-out success (greedy, never trained on)")
             ax.set_title(f"task families: held-out success against {unit}")
             ax.legend(fontsize=7)
         return _save(fig, path)
-
-
-def _smallest_positive(values: list[float]) -> float:
-    positive = [v for v in values if v > 0]
-    return min(positive) if positive else 1.0
 
 
 PLOTS: dict[str, Callable[[list[Run], Path, ReportSettings], Path | None]] = {
